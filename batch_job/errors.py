@@ -1,0 +1,35 @@
+"""The small error hierarchy. Core code raises these; the CLI and the worker map them to exit codes."""
+
+from __future__ import annotations
+
+
+class MaskalbumError(Exception):
+    """Base of every error maskalbum raises on purpose."""
+
+
+class UsageError(MaskalbumError):
+    """The user asked for something that cannot work (bad path, bad option)."""
+
+
+class PhotoError(MaskalbumError):
+    """One photo cannot be processed; it becomes a manifest row, never an album-wide failure."""
+
+
+class UnsupportedFile(PhotoError):
+    """The file is not a still image we edit (video, text, animation); it is skipped."""
+
+
+class ImageTooLarge(PhotoError):
+    """The image declares more pixels than the configured limit (decompression-bomb guard)."""
+
+
+class DetectorError(MaskalbumError):
+    """The face detector failed for a reason that is not the photo's fault."""
+
+
+class MaskArtError(MaskalbumError):
+    """A mask template or its anchors are unusable."""
+
+
+class StorageError(MaskalbumError):
+    """Reading or writing album data failed."""

@@ -1,0 +1,190 @@
+"""Geometry: where each mask anchor lands on a face, and the triangle mesh that carries the template there.
+
+Pure functions of landmarks; no pixels. The mesh has 12 anchors inside (eyes,
+nose bridge and tip, mouth, chin, and three points down each side of the jaw)
+and a ring of points outside them, extrapolated along rays from the face's
+centre, so straps and edges beyond the anchors follow the same local motion:
+on a turned face the far side is compressed and the near side stretched, with
+no single scale or homography.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from batch_job.detect.face import Face, Point
+from batch_job.warp import Mesh
+from masks.catalog import ANCHOR_NAMES, MaskTemplate
+
+# Under a surgical mask, landmark models put the chin high (FaceMesh by
+# 0.15-0.43 eye distances, measured): push the chin target down this much.
+CHIN_OVERSHOOT = 0.22
+# The jaw contour bulges outward between the upper and middle jaw landmarks.
+JAW_BULGE = 0.03
+
+_A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
+# Inner triangles over the canonical layout (see masks/catalog.py CANONICAL).
+_INNER = [
+    ("eye_left", "eye_right", "nose_bridge"),
+    ("cheek_left", "eye_left", "nose_bridge"),
+    ("nose_bridge", "eye_right", "cheek_right"),
+    ("cheek_left", "nose_bridge", "jaw_left_nose"),
+    ("nose_bridge", "nose_tip", "jaw_left_nose"),
+    ("nose_bridge", "cheek_right", "jaw_right_nose"),
+    ("nose_bridge", "jaw_right_nose", "nose_tip"),
+    ("jaw_left_nose", "nose_tip", "mouth"),
+    ("jaw_left_nose", "mouth", "jaw_left_low"),
+    ("nose_tip", "jaw_right_nose", "mouth"),
+    ("mouth", "jaw_right_nose", "jaw_right_low"),
+    ("jaw_left_low", "mouth", "chin"),
+    ("mouth", "jaw_right_low", "chin"),
+]
+# The outline, in order round the face.
+_HULL = ["cheek_left", "eye_left", "eye_right", "cheek_right", "jaw_right_nose", "jaw_right_low",
+         "chin", "jaw_left_low", "jaw_left_nose"]  # fmt: skip
+# How far the ring reaches, as a multiple of the anchor's distance from the centre.
+RING_REACH = 1.9
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """The face's own axes: origin between the eyes, x along the eye line, y down the face; d = eye distance."""
+
+    origin: np.ndarray
+    ex: np.ndarray
+    ey: np.ndarray
+    d: float
+
+    def height(self, p: np.ndarray) -> float:
+        return float((p - self.origin) @ self.ey) / self.d
+
+
+def frame_of(face: Face) -> FaceFrame:
+    el = _np(face.landmarks["eyeLeft"])
+    er = _np(face.landmarks["eyeRight"])
+    d = float(np.linalg.norm(er - el))
+    if d < 1e-6:
+        raise ValueError("eyes coincide")
+    ex = (er - el) / d
+    ey = np.array([-ex[1], ex[0]])
+    # The landmarks' own down direction (eyes to chin) decides which way is
+    # "down" for a face shown upside down; the eye line alone cannot.
+    chin = _np(face.landmarks["chinBottom"])
+    if (chin - (el + er) / 2) @ ey < 0:
+        ey = -ey
+    return FaceFrame((el + er) / 2, ex, ey, d)
+
+
+def _np(p: Point) -> np.ndarray:
+    return np.array([p.x, p.y], dtype=np.float64)
+
+
+def _on_jaw_at_height(upper: np.ndarray, lower: np.ndarray, h: float, frame: FaceFrame, outward: np.ndarray) -> np.ndarray:
+    """The point of the jaw line (upper -> lower landmark) at height ``h``, nudged outward for the bulge."""
+    hu, hl = frame.height(upper), frame.height(lower)
+    t = 0.5 if abs(hl - hu) < 1e-6 else (h - hu) / (hl - hu)
+    t = float(np.clip(t, -0.6, 1.4))
+    bulge = JAW_BULGE * frame.d * (1 - (2 * t - 1) ** 2) if 0 <= t <= 1 else 0.0
+    return upper + (lower - upper) * t + outward * bulge
+
+
+def anchor_targets(face: Face, overshoot: float = CHIN_OVERSHOOT) -> np.ndarray:
+    """Target pixel of every anchor (rows in ``ANCHOR_NAMES`` order) for ``face``."""
+    lm = {k: _np(v) for k, v in face.landmarks.items()}
+    fr = frame_of(face)
+    nose = lm["nose"]
+    mouth = (lm["mouthLeft"] + lm["mouthRight"]) / 2
+    if "mouthUp" in lm and "mouthDown" in lm:
+        mouth = (mouth + (lm["mouthUp"] + lm["mouthDown"]) / 2) / 2
+    chin = lm["chinBottom"] + fr.ey * overshoot * fr.d
+    nose_bridge = fr.origin + (nose - fr.origin) * 0.42
+    h_bridge = fr.height(nose_bridge)
+    h_nose = fr.height(nose)
+    out_l, out_r = -fr.ex, fr.ex
+    targets = {
+        "eye_left": lm["eyeLeft"],
+        "eye_right": lm["eyeRight"],
+        "nose_bridge": nose_bridge,
+        "nose_tip": nose,
+        "mouth": mouth,
+        "chin": chin,
+        # Detectors disagree on how high "upper jawline" sits (FaceMesh: a quarter
+        # eye distance under the eyes; Rekognition: at eye level), so read the
+        # jaw line at the heights of our own anchors instead of trusting either.
+        "cheek_left": _on_jaw_at_height(lm["upperJawlineLeft"], lm["midJawlineLeft"], h_bridge, fr, out_l),
+        "cheek_right": _on_jaw_at_height(lm["upperJawlineRight"], lm["midJawlineRight"], h_bridge, fr, out_r),
+        "jaw_left_nose": _on_jaw_at_height(lm["upperJawlineLeft"], lm["midJawlineLeft"], h_nose, fr, out_l),
+        "jaw_right_nose": _on_jaw_at_height(lm["upperJawlineRight"], lm["midJawlineRight"], h_nose, fr, out_r),
+        "jaw_left_low": lm["midJawlineLeft"],
+        "jaw_right_low": lm["midJawlineRight"],
+    }
+    return np.array([targets[name] for name in ANCHOR_NAMES])
+
+
+def template_points(template: MaskTemplate) -> np.ndarray:
+    return np.array([template.anchors[name] for name in ANCHOR_NAMES], dtype=np.float64)
+
+
+def _centre(points: np.ndarray) -> np.ndarray:
+    return points[_A["nose_tip"]] * 0.6 + points[_A["mouth"]] * 0.4
+
+
+def build_mesh(src: np.ndarray, dst: np.ndarray) -> Mesh:
+    """Inner anchors plus an outer ring (per hull vertex and per hull edge midpoint)."""
+    c_src, c_dst = _centre(src), _centre(dst)
+    ring_src, ring_dst = [], []
+    hull = [_A[n] for n in _HULL]
+    for i, a in enumerate(hull):
+        b = hull[(i + 1) % len(hull)]
+        for s_pt, d_pt in ((src[a], dst[a]), ((src[a] + src[b]) / 2, (dst[a] + dst[b]) / 2)):
+            ring_src.append(c_src + (s_pt - c_src) * RING_REACH)
+            ring_dst.append(c_dst + (d_pt - c_dst) * RING_REACH)
+    n = len(ANCHOR_NAMES)
+    vertices_src = np.vstack([src, np.array(ring_src)])
+    vertices_dst = np.vstack([dst, np.array(ring_dst)])
+    tris = [[_A[a], _A[b], _A[c]] for a, b, c in _INNER]
+    # Each hull edge a->b with ring points Ra (n + 2i), Rab (n + 2i + 1), Rb (n + 2i + 2).
+    for i, a in enumerate(hull):
+        b = hull[(i + 1) % len(hull)]
+        ra, rab, rb = n + 2 * i, n + 2 * i + 1, n + (2 * i + 2) % (2 * len(hull))
+        tris += [[a, b, rab], [a, rab, ra], [b, rb, rab]]
+    return Mesh(vertices_src, vertices_dst, np.array(tris, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Fit:
+    mesh: Mesh
+    box: tuple[int, int, int, int]  # output window (x0, y0, x1, y1), not clipped to the photo
+    scale: float  # target pixels per template pixel, roughly
+    eye_distance: float
+
+
+def fit_template(template: MaskTemplate, face: Face, overshoot: float = CHIN_OVERSHOOT) -> Fit:
+    src = template_points(template)
+    dst = anchor_targets(face, overshoot)
+    mesh = build_mesh(src, dst)
+    lo = np.floor(mesh.dst.min(axis=0)).astype(int) - 2
+    hi = np.ceil(mesh.dst.max(axis=0)).astype(int) + 2
+    d_face = float(np.linalg.norm(dst[_A["eye_right"]] - dst[_A["eye_left"]]))
+    # Scale from the vertical extent too: a face in profile has a small eye distance.
+    h_face = float(np.linalg.norm(dst[_A["chin"]] - dst[_A["nose_bridge"]]))
+    h_tmpl = float(np.linalg.norm(src[_A["chin"]] - src[_A["nose_bridge"]]))
+    scale = max(d_face / template.eye_distance, h_face / max(h_tmpl, 1e-6))
+    return Fit(mesh, (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])), scale, d_face)
+
+
+def folded_triangles(mesh: Mesh) -> int:
+    """Triangles whose orientation flips between template and face (a mesh folding over itself)."""
+    def area(p: np.ndarray) -> np.ndarray:
+        q = p[mesh.triangles]
+        return (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 2, 0] - q[:, 0, 0]) * (q[:, 1, 1] - q[:, 0, 1])
+
+    return int(np.sum(np.sign(area(mesh.src)) != np.sign(area(mesh.dst))))
+
+
+def roll_degrees(face: Face) -> float:
+    fr = frame_of(face)
+    return -math.degrees(math.atan2(fr.ex[1], fr.ex[0]))

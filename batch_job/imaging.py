@@ -1,0 +1,276 @@
+"""Decode a photo (content sniffing, limits, EXIF orientation, HEIC) and encode the result faithfully.
+
+The decoded ``Photo`` is the detectors' ``ImageSource``: it hands out reduced
+copies through JPEG ``draft()`` (DCT scaling, about 5x cheaper than a full
+decode of a 12 MP photo) and only decodes at full size when a mask is actually
+painted. Photos that end up unchanged are copied byte for byte, never
+re-encoded.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
+
+from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
+
+# HEIC/HEIF (and AVIF where libheif has it) through pillow-heif's Pillow plugin.
+try:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a hard dependency; keep decoding the rest
+    pillow_heif = None
+
+DEFAULT_MAX_PIXELS = 256_000_000  # a 200 MP phone photo passes; a decompression bomb does not
+
+# Formats written back in kind; everything else becomes JPEG (or PNG when it has transparency).
+_KEEP_FORMAT = {"JPEG", "PNG", "WEBP", "TIFF", "BMP"}
+_FORMAT_NAMES = {"MPO": "JPEG"}  # multi-picture JPEGs (some cameras): the first picture is the photo
+_ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # n_frames > 1 means animation here (not for TIFF/HEIF)
+
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class EncodeSettings:
+    format: str  # Pillow format name to write
+    suffix: str | None  # new file suffix when the format changes (HEIC -> ".jpg"), else None
+    params: dict = field(default_factory=dict)
+
+
+class Photo:
+    """A still image decoded from bytes: upright view, metadata and the way to write it back."""
+
+    def __init__(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "") -> None:
+        self.data = data
+        self.name = name
+        self.notes: list[str] = []
+        self._max_pixels = max_pixels
+        image = _open(data, max_pixels)
+        self.format = _FORMAT_NAMES.get(image.format or "", image.format or "")
+        self.mode = image.mode
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1 and self.format in _ANIMATED_FORMATS:
+            raise UnsupportedFile(f"animated {self.format} ({frames} frames): animations are left as they are")
+        self.orientation = _orientation(image)
+        w, h = image.size
+        self._stored_size = (w, h)
+        self.size: tuple[int, int] = (h, w) if self.orientation in (5, 6, 7, 8) else (w, h)
+        self.info = dict(image.info)
+        self._quantization = getattr(image, "quantization", None) if self.format == "JPEG" else None
+        self._subsampling = JpegImagePlugin.get_sampling(image) if self.format == "JPEG" else -1
+        self._levels: dict[int, tuple[Image.Image, float]] = {}
+        self._full: Image.Image | None = None
+
+    # -- ImageSource -------------------------------------------------------------------------
+    def at_most(self, long_side: int) -> tuple[Image.Image, float]:
+        """An upright RGB copy whose long side is at most ``long_side``, and its scale."""
+        if long_side >= max(self.size):
+            return self.rgb(), 1.0
+        if long_side in self._levels:
+            return self._levels[long_side]
+        if self._full is not None:
+            base = self._full
+        else:
+            base = _open(self.data, self._max_pixels)
+            if base.format in ("JPEG", "MPO"):
+                # draft() picks the largest 1/2^k DCT scale still >= the request.
+                base.draft("RGB", (long_side, long_side))
+            base = _load(base)
+            ImageOps.exif_transpose(base, in_place=True)
+        base = _to_rgb(base, self.notes if self._full is None else None)
+        k = long_side / max(self.size)
+        target = (max(1, round(self.size[0] * k)), max(1, round(self.size[1] * k)))
+        if base.size != target:
+            base = base.resize(target, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        self._levels[long_side] = (base, k)
+        return base, k
+
+    # -- full resolution -----------------------------------------------------------------------
+    def full(self) -> Image.Image:
+        """The upright image at full resolution in its own mode (decoded once)."""
+        if self._full is None:
+            image = _load(_open(self.data, self._max_pixels))
+            ImageOps.exif_transpose(image, in_place=True)
+            self.info = dict(image.info)  # exif_transpose rewrote EXIF/XMP without the orientation
+            self._full = image
+        return self._full
+
+    def rgb(self) -> Image.Image:
+        """The upright full-resolution image as RGB (cached)."""
+        key = -1
+        if key not in self._levels:
+            self._levels[key] = (_to_rgb(self.full(), self.notes), 1.0)
+        return self._levels[key][0]
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("RGBA", "LA", "PA") or (self.mode == "P" and "transparency" in self.info)
+
+    def encode_settings(self) -> EncodeSettings:
+        """How the edited photo is written: same format and quality where we can write it."""
+        fmt = self.format
+        params: dict = {}
+        icc = self.info.get("icc_profile") if self.mode != "CMYK" else None
+        if icc:
+            params["icc_profile"] = icc
+        exif = self._exif_bytes()
+        if fmt == "JPEG":
+            # Re-using the source's own quantisation tables and chroma subsampling is
+            # what Pillow's quality="keep" does; it needs the original object, so pass them.
+            if self._quantization:
+                params["qtables"] = self._quantization
+            if self._subsampling != -1:
+                params["subsampling"] = self._subsampling
+            if self.info.get("progressive") or self.info.get("progression"):
+                params["progressive"] = True
+        elif fmt == "PNG":
+            params["compress_level"] = 6
+        elif fmt == "WEBP":
+            params.update(quality=92, method=4)
+        elif fmt == "TIFF":
+            compression = self.info.get("compression")
+            if compression and compression != "raw":
+                params["compression"] = compression
+        if fmt in _KEEP_FORMAT:
+            out_format, suffix = fmt, None
+        elif self.has_alpha:
+            out_format, suffix = "PNG", ".png"
+        else:
+            out_format, suffix = "JPEG", ".jpg"
+            params.update(quality=92, subsampling="4:2:0")
+        if exif and out_format in ("JPEG", "PNG", "WEBP", "TIFF"):
+            params["exif"] = exif
+        xmp = self.info.get("xmp")
+        if xmp and out_format in ("JPEG", "PNG", "WEBP"):
+            params["xmp"] = xmp
+        if "dpi" in self.info and out_format in ("JPEG", "PNG", "TIFF"):
+            params["dpi"] = self.info["dpi"]
+        return EncodeSettings(out_format, suffix, params)
+
+    def _exif_bytes(self) -> bytes | None:
+        raw = self.info.get("exif")
+        if not raw:
+            return None
+        exif = Image.Exif()
+        try:
+            exif.load(raw if isinstance(raw, bytes) else bytes(raw))
+        except Exception:  # noqa: BLE001 - unreadable EXIF is dropped, the photo is still written
+            self.notes.append("unreadable EXIF dropped")
+            return None
+        exif.pop(_ORIENTATION_TAG, None)  # the pixels are upright now
+        return exif.tobytes()
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    if not data:
+        raise UnsupportedFile("empty file (0 bytes)")
+    with warnings.catch_warnings():
+        # Pillow warns between its limit and twice it; we apply our own limit below.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"refused: {exc}") from exc
+        except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise UnsupportedFile("not an image Pillow can read") from exc
+    w, h = image.size
+    if w * h > max_pixels:
+        raise ImageTooLarge(
+            f"image declares {w}x{h} = {w * h / 1e6:.0f} MP, over the {max_pixels / 1e6:.0f} MP limit "
+            "(decompression-bomb guard; raise --max-pixels to allow it)"
+        )
+    if w == 0 or h == 0:
+        raise PhotoError(f"image declares an empty size {w}x{h}")
+    return image
+
+
+def _load(image: Image.Image) -> Image.Image:
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        # Truncated or corrupt data: Pillow says "image file is truncated" and friends.
+        raise PhotoError(f"cannot decode {image.format or 'image'}: {exc}") from exc
+    return image
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - broken EXIF means "no orientation", not a broken photo
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _to_rgb(image: Image.Image, notes: list[str] | None) -> Image.Image:
+    """RGB for detection and compositing; records lossy conversions in ``notes``."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "CMYK":
+        icc = image.info.get("icc_profile")
+        if icc:
+            try:
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                dst = ImageCms.createProfile("sRGB")
+                return ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+            except (ImageCms.PyCMSError, OSError):
+                pass
+        if notes is not None:
+            notes.append("CMYK converted to RGB")
+        return image.convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        if notes is not None and mode.startswith("I;16"):
+            notes.append("16-bit image written as 8-bit")
+        return _high_depth_to_l(image).convert("RGB")
+    return image.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA", "RGBA", "La", "RGBa") else image.convert("RGB")
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    import numpy as np
+
+    arr = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if image.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+    if image.mode == "I" and arr.max() <= 65535:
+        top = 65535.0 if arr.max() > 255 else 255.0
+    return Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype("uint8"), "L")
+
+
+def encode(image: Image.Image, settings: EncodeSettings) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=settings.format, **settings.params)
+    return buffer.getvalue()
+
+
+def sniff(data: bytes) -> str | None:
+    """What a non-image file is, for the manifest's reason column (None when unknown)."""
+    head = data[:64]
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"heis", b"hevc", b"hevx", b"avif"):
+            return None  # an image container; Pillow (with pillow-heif) decides
+        return "video (" + ("QuickTime" if brand == b"qt  " else "MP4/ISO media") + ")"
+    if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
+        return "video (AVI)"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video (Matroska/WebM)"
+    if head.startswith(b"%PDF"):
+        return "PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip archive"
+    if head.startswith((b"ID3", b"\xff\xfb", b"fLaC", b"OggS")):
+        return "audio"
+    try:
+        data[:4096].decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        return None
+
+
+def megapixels(size: tuple[int, int]) -> float:
+    return math.prod(size) / 1e6

@@ -1,0 +1,238 @@
+"""One photo through the stages: ingest -> detect -> decide -> fit + composite -> encode -> record.
+
+``process_photo`` takes bytes and returns bytes plus rows: no file or network
+I/O, so the local run, the Batch worker and the LINE bot share it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+from PIL import Image
+
+from batch_job.album import output_key
+from batch_job.detect.base import Detector
+from batch_job.detect.face import Face
+from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
+from batch_job.imaging import Photo, encode, sniff
+from batch_job.paint import PaintJob, Painted, paint
+from batch_job.settings import Settings
+from batch_job.wearing import assess
+from masks.catalog import MaskTemplate, pick
+
+log = logging.getLogger(__name__)
+
+IMAGES_PREFIX = "images/"
+WEARING_LONG_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    """One row of faces.csv."""
+
+    image: str
+    face: int
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+    wearing_mask: bool
+    mask_score: float
+    action: str  # replaced | left_bare | too_small
+    mask: str
+    roll: float
+    yaw: float
+    pitch: float
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """One row of manifest.csv."""
+
+    path: str
+    output: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+    status: str  # ok | no_faces | skipped | error
+    reason: str
+    notes: str
+    faces_found: int
+    faces_masked: int
+    masks: str
+    detector: str
+    ms: int
+
+
+MANIFEST_COLUMNS = [f for f in PhotoRow.__dataclass_fields__]
+FACES_COLUMNS = [f for f in FaceRow.__dataclass_fields__]
+
+
+@dataclass
+class PhotoResult:
+    row: PhotoRow
+    faces: list[FaceRow] = field(default_factory=list)
+    # The bytes to write at images/<row.output>; None with copy_source=True
+    # means "the photo is unchanged: copy the original byte for byte".
+    output: bytes | None = None
+    copy_source: bool = False
+    painted: list[Painted] = field(default_factory=list)  # only with keep_alpha (benchmarks)
+
+    def to_json(self) -> dict:
+        return {"row": asdict(self.row), "faces": [asdict(f) for f in self.faces]}
+
+    @staticmethod
+    def from_json(data: dict) -> PhotoResult:
+        return PhotoResult(PhotoRow(**data["row"]), [FaceRow(**f) for f in data["faces"]])
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a worker loads once and reuses for every photo."""
+
+    settings: Settings
+    detector: Detector
+    pool: tuple[MaskTemplate, ...]
+    shared_stems: frozenset[str] = frozenset()
+
+
+def _classify_unsupported(key: str, data: bytes, exc: Exception) -> tuple[str, str]:
+    """(status, reason) for a file that is not a photo we edit."""
+    suffix = PurePosixPath(key).suffix.lower()
+    from batch_job.album import IMAGE_SUFFIXES
+
+    what = sniff(data) if data else None
+    if isinstance(exc, UnsupportedFile) and str(exc).startswith("animated"):
+        return "skipped", str(exc)
+    if not data:
+        reason = "empty file (0 bytes)"
+    elif what:
+        reason = f"not an image: {what}"
+    else:
+        reason = "not an image format maskalbum reads (JPEG, PNG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP)"
+    if suffix in IMAGE_SUFFIXES:
+        # Named like a photo but is not one: the user expects a photo here, so say it failed.
+        return "error", f"{reason} (named {suffix})"
+    return "skipped", reason
+
+
+def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False) -> PhotoResult:
+    """Run one photo through every stage. Never raises for a bad photo: it becomes the row's reason."""
+    started = time.perf_counter()
+    sha = hashlib.sha256(data).hexdigest()
+    settings = ctx.settings
+
+    def row(status: str, reason: str = "", **kw) -> PhotoRow:
+        base = dict(
+            path=key, output="", sha256=sha, bytes=len(data), width=0, height=0, status=status, reason=reason,
+            notes="", faces_found=0, faces_masked=0, masks="", detector=ctx.detector.name,
+            ms=int((time.perf_counter() - started) * 1000),
+        )  # fmt: skip
+        base.update(kw)
+        return PhotoRow(**base)
+
+    try:
+        photo = Photo(data, max_pixels=settings.max_pixels, name=key)
+    except ImageTooLarge as exc:
+        return PhotoResult(row("error", str(exc)))
+    except UnsupportedFile as exc:
+        status, reason = _classify_unsupported(key, data, exc)
+        return PhotoResult(row(status, reason))
+    except PhotoError as exc:
+        return PhotoResult(row("error", str(exc)))
+
+    width, height = photo.size
+    try:
+        faces = ctx.detector.detect(photo)
+        small, small_scale = photo.at_most(WEARING_LONG_SIDE)
+        faces = sorted(faces, key=lambda f: (f.box.y, f.box.x))  # stable, readable face indices
+        decisions = [_decide(i, face, small, small_scale, ctx, sha) for i, face in enumerate(faces)]
+        jobs = [d.job for d in decisions if d.job is not None]
+        notes = "; ".join(dict.fromkeys(photo.notes))
+        face_rows = [d.row(key) for d in decisions]
+        if not faces:
+            return PhotoResult(
+                row("no_faces", output=key, width=width, height=height, notes=notes), [], copy_source=True
+            )
+        if not jobs:
+            return PhotoResult(
+                row("ok", output=key, width=width, height=height, notes=notes, faces_found=len(faces)),
+                face_rows,
+                copy_source=True,
+            )
+        output, out_key, painted = _render(photo, jobs, key, ctx, keep_alpha)
+        notes = "; ".join(dict.fromkeys(photo.notes))
+        masks_used = sorted({j.template.name for j in jobs})
+        return PhotoResult(
+            row(
+                "ok", output=out_key, width=width, height=height, notes=notes, faces_found=len(faces),
+                faces_masked=len(jobs), masks=";".join(masks_used),
+            ),  # fmt: skip
+            face_rows,
+            output=output,
+            painted=painted,
+        )
+    except PhotoError as exc:
+        return PhotoResult(row("error", str(exc), width=width, height=height))
+    except MemoryError:
+        return PhotoResult(row("error", "out of memory on this photo (lower --workers or --max-pixels)", width=width, height=height))
+    except Exception as exc:  # noqa: BLE001 - one photo's bug must not take the album down; logged in full
+        log.exception("unexpected failure on %s", key)
+        return PhotoResult(row("error", f"internal error: {type(exc).__name__}: {exc}", width=width, height=height))
+
+
+@dataclass
+class _Decision:
+    index: int
+    face: Face
+    wearing: bool
+    score: float
+    action: str
+    job: PaintJob | None
+
+    def row(self, key: str) -> FaceRow:
+        b = self.face.box
+        return FaceRow(
+            image=key, face=self.index, x=round(b.x), y=round(b.y), w=round(b.w), h=round(b.h),
+            score=round(self.face.score, 4), wearing_mask=self.wearing, mask_score=round(self.score, 4),
+            action=self.action, mask=self.job.template.name if self.job else "",
+            roll=round(self.face.pose.roll, 1), yaw=round(self.face.pose.yaw, 1), pitch=round(self.face.pose.pitch, 1),
+        )  # fmt: skip
+
+
+def _decide(index: int, face: Face, small: Image.Image, scale: float, ctx: Context, sha: str) -> _Decision:
+    wearing = assess(small, scale, face)
+    settings = ctx.settings
+    if face.box.w < settings.min_face_px or not face.has_landmarks:
+        return _Decision(index, face, wearing.masked, wearing.score, "too_small", None)
+    if not (wearing.masked or settings.all_faces):
+        return _Decision(index, face, wearing.masked, wearing.score, "left_bare", None)
+    template = pick(ctx.pool, settings.seed, sha, index)
+    seed = int.from_bytes(hashlib.sha256(f"{settings.seed}:{sha}:{index}:grain".encode()).digest()[:8], "big")
+    return _Decision(index, face, wearing.masked, wearing.score, "replaced", PaintJob(face, template, seed))
+
+
+def _render(photo: Photo, jobs: list[PaintJob], key: str, ctx: Context, keep_alpha: bool):
+    full = photo.full()
+    mode = full.mode
+    rgb = photo.rgb()
+    pixels = np.array(rgb, dtype=np.uint8)  # a writable copy
+    painted = paint(pixels, jobs, keep_alpha=keep_alpha)
+    result = Image.fromarray(pixels, "RGB")
+    if mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1"):
+        # A black-and-white photo gets a black-and-white mask.
+        result = result.convert("L")
+    settings = photo.encode_settings()
+    if photo.has_alpha and settings.format in ("PNG", "WEBP", "TIFF"):
+        alpha = full.convert("RGBA").getchannel("A")
+        result = result.convert("RGBA")
+        result.putalpha(alpha)
+    out_key = key if settings.suffix is None else output_key(key, settings.suffix, ctx.shared_stems)
+    return encode(result, settings), out_key, painted

@@ -1,0 +1,396 @@
+"""The album level: run photos in parallel with resume, write a shard's rows, finalize (CSV + zip).
+
+The same functions serve the local run (one shard: the whole album, in a
+process pool on this machine) and the Batch job (one shard per array child,
+then a finalize job). Storage is passed in as URLs so worker processes can
+open their own clients.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import io
+import json
+import logging
+import multiprocessing
+import signal
+import time
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from batch_job.album import Entry, scan, shared_stems
+from batch_job.detect.base import create_detector, detector_factory
+from batch_job.errors import MaskalbumError, StorageError, UsageError
+from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
+from batch_job.settings import Settings, worker_count
+from batch_job.storage import LocalStorage, Storage, open_storage
+from masks.catalog import MaskTemplate, load_catalog, load_user_mask
+
+log = logging.getLogger(__name__)
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed member dates: the same album gives the same zip members
+STORED_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif", ".gif"}  # already compressed
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Keys inside the destination storage."""
+
+    images: str = "images/"
+    manifest: str = "manifest.csv"
+    faces: str = "faces.csv"
+    zip: str = "album.zip"
+    records: str = ".maskalbum/records/"
+    shards: str = ".maskalbum/shards/"
+
+    def record_key(self, key: str) -> str:
+        return self.records + hashlib.sha1(key.encode()).hexdigest() + ".json"
+
+    def shard_key(self, index: int, kind: str = "manifest") -> str:
+        return f"{self.shards}{index:05d}.csv" if kind == "manifest" else f"{self.shards}{index:05d}-faces.csv"
+
+
+def local_layout(album_name: str) -> Layout:
+    return Layout(zip=f"{album_name}-masked.zip")
+
+
+# On S3 everything of one album sits under albums/<album_id>/: input/ beside output/.
+S3_LAYOUT = Layout(
+    images="output/images/",
+    manifest="output/manifest.csv",
+    faces="output/faces.csv",
+    zip="output/album.zip",
+    records="state/records/",
+    shards="shards/",
+)
+
+
+@dataclass(frozen=True)
+class WorkSpec:
+    """What a worker process needs to build its own context (picklable)."""
+
+    source_url: str
+    dest_url: str
+    layout: Layout
+    settings: Settings
+    shared: frozenset[str]
+
+
+def build_pool(settings: Settings) -> tuple[MaskTemplate, ...]:
+    if settings.mask_file:
+        anchors = Path(settings.anchors_file) if settings.anchors_file else None
+        return (load_user_mask(Path(settings.mask_file), anchors),)
+    return load_catalog().choose_pool(settings.masks, settings.tags)
+
+
+def output_fingerprint(settings: Settings) -> str:
+    """Changes when anything that decides output pixels changes (settings or mask art)."""
+    pool = build_pool(settings)
+    from batch_job import __version__
+
+    return settings.fingerprint({"masks": ",".join(m.digest for m in pool), "version": __version__})
+
+
+class _Worker:
+    def __init__(self, spec: WorkSpec) -> None:
+        self.spec = spec
+        self.source = open_storage(spec.source_url)
+        self.dest = open_storage(spec.dest_url)
+        self.fingerprint = output_fingerprint(spec.settings)
+        self.ctx = Context(
+            settings=spec.settings,
+            detector=create_detector(spec.settings.detector, spec.settings),
+            pool=build_pool(spec.settings),
+            shared_stems=spec.shared,
+        )
+
+    def handle(self, key: str) -> tuple[dict, bool]:
+        """Process one photo (or reuse a finished one); returns (record, resumed)."""
+        layout = self.spec.layout
+        try:
+            data = self.source.read(key)
+        except StorageError as exc:
+            result = PhotoResult(_unreadable_row(key, str(exc), self.ctx.detector.name))
+            return result.to_json(), False
+        sha = hashlib.sha256(data).hexdigest()
+        record_key = layout.record_key(key)
+        previous = self._previous(record_key)
+        if previous and previous.get("sha256") == sha and previous.get("fingerprint") == self.fingerprint:
+            out = previous["record"]["row"]["output"]
+            if not out or self.dest.size(layout.images + out) == previous.get("output_bytes"):
+                return previous["record"], True
+        result = process_photo(key, data, self.ctx)
+        out = result.row.output
+        if previous:
+            old = previous["record"]["row"].get("output")
+            if old and old != out:
+                self.dest.delete(layout.images + old)  # a rerun with other settings renamed it
+        size = None
+        if out:
+            payload = result.output if result.output is not None else data
+            self.dest.write(layout.images + out, payload, _content_type(out))
+            size = len(payload)
+        record = result.to_json()
+        # Written after the image: a record on disk means its image is complete.
+        self.dest.write(
+            record_key,
+            json.dumps({"sha256": sha, "fingerprint": self.fingerprint, "output_bytes": size, "record": record}).encode(),
+            "application/json",
+        )
+        return record, False
+
+    def _previous(self, record_key: str) -> dict | None:
+        try:
+            return json.loads(self.dest.read(record_key)) if self.dest.exists(record_key) else None
+        except (StorageError, json.JSONDecodeError):
+            return None
+
+
+def _unreadable_row(key: str, reason: str, detector: str) -> PhotoRow:
+    return PhotoRow(
+        path=key, output="", sha256="", bytes=0, width=0, height=0, status="error", reason=reason, notes="",
+        faces_found=0, faces_masked=0, masks="", detector=detector, ms=0,
+    )  # fmt: skip
+
+
+def _content_type(key: str) -> str:
+    suffix = Path(key).suffix.lower()
+    return {
+        ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",
+        ".tif": "image/tiff", ".tiff": "image/tiff", ".bmp": "image/bmp", ".gif": "image/gif",
+        ".heic": "image/heic", ".heif": "image/heif", ".csv": "text/csv", ".zip": "application/zip",
+    }.get(suffix, "application/octet-stream")  # fmt: skip
+
+
+_WORKER: _Worker | None = None
+
+
+class WorkerFailure(MaskalbumError):
+    """A worker process died; the run stopped (finished photos are kept)."""
+
+
+def _init_worker(spec: WorkSpec) -> None:
+    global _WORKER
+    # Ctrl-C goes to the whole process group; the parent decides how to stop,
+    # so workers finish (and atomically write) the photo they hold.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING)
+    _WORKER = _Worker(spec)
+
+
+def _handle(key: str) -> tuple[dict, bool]:
+    assert _WORKER is not None
+    return _WORKER.handle(key)
+
+
+ResultCallback = Callable[[dict, bool], None]
+
+
+def process_entries(
+    keys: list[str], spec: WorkSpec, workers: int, on_result: ResultCallback | None = None
+) -> list[dict]:
+    """Process ``keys`` with ``workers`` processes (1: in this process); records in key order."""
+    records: dict[str, dict] = {}
+
+    def done(key: str, record: dict, resumed: bool) -> None:
+        records[key] = record
+        if on_result:
+            on_result(record, resumed)
+
+    if not keys:
+        return []
+    if workers <= 1 or len(keys) == 1:
+        worker = _Worker(spec)
+        for key in keys:
+            record, resumed = worker.handle(key)
+            done(key, record, resumed)
+        return [records[k] for k in keys]
+    context = multiprocessing.get_context("spawn")  # no fork: onnxruntime threads do not survive it
+    workers = min(workers, len(keys))
+    window = workers * 2  # bounded queue: memory stays flat for any album size
+    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(spec,)) as pool:
+        pending: dict[cf.Future, str] = {}
+        todo = iter(keys)
+        try:
+            for key in todo:
+                pending[pool.submit(_handle, key)] = key
+                if len(pending) >= window:
+                    _drain(pending, done, cf.FIRST_COMPLETED)
+            _drain(pending, done, cf.ALL_COMPLETED)
+        except KeyboardInterrupt:
+            for future in pending:
+                future.cancel()
+            raise
+    return [records[k] for k in keys]
+
+
+def _drain(pending: dict, done: Callable, until: str) -> None:
+    finished, _ = cf.wait(list(pending), return_when=until)
+    for future in finished:
+        key = pending.pop(future)
+        try:
+            record, resumed = future.result()
+        except cf.process.BrokenProcessPool as exc:
+            # A worker died (failed to start, or was killed, e.g. out of memory).
+            # Finished photos are safe on disk; a rerun resumes after them.
+            raise WorkerFailure(f"a worker process died while processing {key} ({exc}); rerun to resume") from exc
+        done(key, record, resumed)
+
+
+def write_shard(dest: Storage, layout: Layout, index: int, records: Iterable[dict]) -> None:
+    records = list(records)
+    rows = pd.DataFrame([r["row"] for r in records], columns=MANIFEST_COLUMNS)
+    faces = pd.DataFrame([f for r in records for f in r["faces"]], columns=FACES_COLUMNS)
+    dest.write(layout.shard_key(index), rows.to_csv(index=False).encode(), "text/csv")
+    dest.write(layout.shard_key(index, "faces"), faces.to_csv(index=False).encode(), "text/csv")
+
+
+def _read_csv(dest: Storage, key: str, columns: list[str]) -> pd.DataFrame:
+    frame = pd.read_csv(io.BytesIO(dest.read(key)), dtype=str, keep_default_na=False)
+    return frame.reindex(columns=columns, fill_value="")
+
+
+@dataclass
+class Summary:
+    album: str
+    destination: str
+    photos: int = 0
+    ok: int = 0
+    no_faces: int = 0
+    skipped: int = 0
+    error: int = 0
+    faces_found: int = 0
+    faces_masked: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    zip: str = ""
+    manifest: str = ""
+    errors: list[dict] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.error else 0
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["exit_code"] = self.exit_code
+        return data
+
+
+def finalize(dest: Storage, layout: Layout, album: str, expected_shards: int | None = None) -> Summary:
+    """Merge shard rows into manifest.csv and faces.csv, and stream every output image into the zip."""
+    shard_keys = sorted(k for k in dest.list(layout.shards) if k.endswith(".csv") and not k.endswith("-faces.csv"))
+    if expected_shards is not None and len(shard_keys) != expected_shards:
+        raise StorageError(f"expected {expected_shards} shard results, found {len(shard_keys)}: a shard did not finish")
+    manifest = pd.concat(
+        [_read_csv(dest, k, MANIFEST_COLUMNS) for k in shard_keys] or [pd.DataFrame(columns=MANIFEST_COLUMNS)]
+    )
+    faces = pd.concat(
+        [_read_csv(dest, k[:-4] + "-faces.csv", FACES_COLUMNS) for k in shard_keys]
+        or [pd.DataFrame(columns=FACES_COLUMNS)]
+    )
+    manifest = manifest.drop_duplicates("path", keep="last").sort_values("path", kind="stable")
+    faces = faces.drop_duplicates(["image", "face"], keep="last")
+    faces = faces.assign(_f=faces["face"].astype(int)).sort_values(["image", "_f"], kind="stable").drop(columns="_f")
+    manifest_csv = manifest.to_csv(index=False).encode()
+    faces_csv = faces.to_csv(index=False).encode()
+    dest.write(layout.manifest, manifest_csv, "text/csv")
+    dest.write(layout.faces, faces_csv, "text/csv")
+    with dest.open_write(layout.zip, "application/zip") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as zf:
+        for out in manifest["output"]:
+            if not out:
+                continue
+            info = zipfile.ZipInfo("images/" + out, ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_STORED if Path(out).suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+            # force_zip64: the member size is unknown to zipfile while streaming.
+            with dest.open_read(layout.images + out) as src, zf.open(info, "w", force_zip64=True) as member:
+                while chunk := src.read(1 << 20):
+                    member.write(chunk)
+        for name, blob in (("manifest.csv", manifest_csv), ("faces.csv", faces_csv)):
+            info = zipfile.ZipInfo(name, ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, blob)
+    return summarize(manifest, album, dest.describe(), dest.describe(layout.zip), dest.describe(layout.manifest))
+
+
+def summarize(manifest: pd.DataFrame, album: str, destination: str, zip_path: str, manifest_path: str) -> Summary:
+    counts = manifest["status"].value_counts().to_dict()
+    errors = manifest[manifest["status"] == "error"][["path", "reason"]].to_dict("records")
+    return Summary(
+        album=album,
+        destination=destination,
+        photos=len(manifest),
+        ok=int(counts.get("ok", 0)),
+        no_faces=int(counts.get("no_faces", 0)),
+        skipped=int(counts.get("skipped", 0)),
+        error=int(counts.get("error", 0)),
+        faces_found=int(pd.to_numeric(manifest["faces_found"], errors="coerce").fillna(0).sum()),
+        faces_masked=int(pd.to_numeric(manifest["faces_masked"], errors="coerce").fillna(0).sum()),
+        zip=zip_path,
+        manifest=manifest_path,
+        errors=errors,
+    )
+
+
+def default_output(album: Path) -> Path:
+    album = album.resolve()
+    return album.with_name(album.name + "-masked")
+
+
+def check_output_location(album: Path, out: Path) -> None:
+    a, o = album.resolve(), out.resolve()
+    if o == a or o.is_relative_to(a):
+        raise UsageError(f"--out {out} is inside the album {album}: choose a folder outside it")
+    if a.is_relative_to(o):
+        raise UsageError(f"--out {out} contains the album {album}: choose a folder beside it")
+    if o.exists() and not o.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+
+
+def run_album(
+    album: Path,
+    out: Path | None,
+    settings: Settings,
+    on_start: Callable[[int], None] | None = None,
+    on_result: ResultCallback | None = None,
+) -> Summary:
+    """``maskalbum run``: the whole album as one shard on this machine, then finalize."""
+    started = time.perf_counter()
+    entries: list[Entry] = scan(album)
+    out = out or default_output(album)
+    check_output_location(album, out)
+    # Bad --mask / --tag / --mask-file / --detector fail here, before any work.
+    build_pool(settings)
+    detector_factory(settings.detector)
+    dest = LocalStorage(out)
+    dest.root.mkdir(parents=True, exist_ok=True)
+    dest.remove_stale_temp_files()
+    layout = local_layout(album.resolve().name)
+    spec = WorkSpec(str(album.resolve()), str(out.resolve()), layout, settings, shared_stems(e.key for e in entries))
+    if on_start:
+        on_start(len(entries))
+    resumed = 0
+
+    def counted(record: dict, was_resumed: bool) -> None:
+        nonlocal resumed
+        resumed += was_resumed
+        if on_result:
+            on_result(record, was_resumed)
+
+    keys = [e.key for e in entries]
+    records = process_entries(keys, spec, worker_count(settings), counted)
+    # The local run is one shard; remove shards from an earlier, differently-sized run.
+    for key in list(dest.list(layout.shards)):
+        dest.delete(key)
+    write_shard(dest, layout, 0, records)
+    summary = finalize(dest, layout, album.resolve().name)
+    summary.resumed = resumed
+    summary.seconds = round(time.perf_counter() - started, 2)
+    return summary

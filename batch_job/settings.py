@@ -1,0 +1,201 @@
+"""All configuration in one frozen dataclass, resolved in one place and one order:
+
+    command-line flag  ->  MASKALBUM_<FIELD> environment variable  ->  config file  ->  default
+
+The config file is TOML (``~/.config/maskalbum/config.toml`` or
+``$MASKALBUM_CONFIG``) with the same field names at top level, e.g.
+``bucket = "my-albums"``. The Batch worker gets everything from its
+environment, so the same names work there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, get_args, get_origin, get_type_hints
+
+from batch_job.errors import UsageError
+
+ENV_PREFIX = "MASKALBUM_"
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "maskalbum" / "config.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- what to paint ------------------------------------------------------------------------
+    detector: str = "local"
+    seed: int = 0
+    masks: tuple[str, ...] = ()  # empty: every mask in the catalog (after --tag filtering)
+    tags: tuple[str, ...] = ()
+    mask_file: str | None = None
+    anchors_file: str | None = None
+    all_faces: bool = False
+    min_face_px: int = 24  # faces narrower than this are left alone ("too_small")
+    # -- limits and speed ---------------------------------------------------------------------
+    detect_threshold: float = 0.4
+    max_pixels: int = 256_000_000
+    workers: int = 0  # 0: one per CPU core
+    # -- AWS ----------------------------------------------------------------------------------
+    bucket: str | None = None
+    job_queue: str | None = None
+    job_definition: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    shard_size: int = 50
+    kms_key: str | None = None
+    rekognition_concurrency: int = 4
+    retry_mode: str = "adaptive"
+    max_attempts: int = 8
+    # -- LINE ---------------------------------------------------------------------------------
+    notify_line: str | None = None
+    line_api_url: str | None = None
+    link_expiry_days: float = 7.0
+
+    # Fields whose value changes the pictures: a resumed run only reuses a
+    # photo's output when these are the same as when it was made.
+    OUTPUT_FIELDS: ClassVar[tuple[str, ...]] = ("detector", "seed", "masks", "tags", "mask_file", "anchors_file", "all_faces", "min_face_px", "detect_threshold")
+
+    def fingerprint(self, extra: Mapping[str, str] | None = None) -> str:
+        """A short hash of everything that decides the output pixels (plus ``extra``, e.g. mask art hashes)."""
+        payload = {name: getattr(self, name) for name in self.OUTPUT_FIELDS}
+        payload.update(extra or {})
+        blob = json.dumps(payload, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def to_env(self) -> dict[str, str]:
+        """The MASKALBUM_* variables that reproduce the non-default fields (for Batch overrides)."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value != f.default and value is not None and f.name not in ("profile",):
+                env[ENV_PREFIX + f.name.upper()] = _format(value)
+        return env
+
+
+def resolve(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_path: Path | None = None,
+) -> Settings:
+    """Settings from flags (None = not given), then env, then the config file, then defaults."""
+    flags = flags or {}
+    env = os.environ if env is None else env
+    unknown = set(flags) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    path = config_path or Path(env.get(ENV_PREFIX + "CONFIG") or default_config_path())
+    config = _read_config(path)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        flag = flags.get(f.name)
+        if flag is not None and flag != ():
+            values[f.name] = _coerce(f, flag, "flag")
+        elif ENV_PREFIX + f.name.upper() in env:
+            values[f.name] = _coerce(f, env[ENV_PREFIX + f.name.upper()], ENV_PREFIX + f.name.upper())
+        elif f.name in config:
+            values[f.name] = _coerce(f, config[f.name], f"{path}: {f.name}")
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"config file {path} is not valid TOML: {exc}") from exc
+    known = {f.name for f in fields(Settings)}
+    unknown = set(data) - known
+    if unknown:
+        raise UsageError(f"config file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    return data
+
+
+def _base_type(f: dataclasses.Field) -> Any:
+    hint = get_type_hints(Settings)[f.name]
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) is tuple:
+        return tuple
+    return args[0] if args else hint
+
+
+def _coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
+    kind = _base_type(f)
+    try:
+        if kind is tuple:
+            if isinstance(value, str):
+                items = [v.strip() for v in value.split(",")]
+            else:
+                items = [str(v).strip() for v in value]
+            return tuple(v for v in items if v)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"expected true/false, got {value!r}")
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{where}: bad value for {f.name}: {value!r} ({exc})") from exc
+
+
+def _validate(s: Settings) -> None:
+    if s.workers < 0:
+        raise UsageError("workers must be 0 (all cores) or more")
+    if s.shard_size < 1:
+        raise UsageError("shard_size must be at least 1")
+    if s.min_face_px < 1:
+        raise UsageError("min_face_px must be at least 1")
+    if not 0 < s.detect_threshold < 1:
+        raise UsageError("detect_threshold must be between 0 and 1")
+    if s.max_pixels < 1_000_000:
+        raise UsageError("max_pixels must be at least 1,000,000")
+    if s.retry_mode not in ("standard", "adaptive", "legacy"):
+        raise UsageError("retry_mode must be standard, adaptive or legacy")
+    if not 1 <= s.max_attempts <= 20:
+        raise UsageError("max_attempts must be between 1 and 20")
+    if s.rekognition_concurrency < 1:
+        raise UsageError("rekognition_concurrency must be at least 1")
+    if s.link_expiry_days <= 0 or s.link_expiry_days > 7:
+        raise UsageError("link_expiry_days must be more than 0 and at most 7 (the SigV4 maximum)")
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def worker_count(settings: Settings) -> int:
+    if settings.workers:
+        return settings.workers
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+

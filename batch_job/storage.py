@@ -1,0 +1,222 @@
+"""Where album bytes live: a small Storage protocol with a local-folder and an S3 implementation.
+
+Keys are POSIX relative paths. Every write is atomic: a reader (or a resumed
+run) sees the old object or the complete new one, never half a file. Locally
+that is write-to-temp-then-rename; on S3 a PUT or a completed multipart
+upload is atomic by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from batch_job.errors import StorageError, UsageError
+
+TEMP_MARK = ".maskalbum-tmp-"
+
+
+class Storage(Protocol):
+    def read(self, key: str) -> bytes: ...
+
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def size(self, key: str) -> int | None: ...
+
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+    def open_write(self, key: str, content_type: str | None = None) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+    def copy_from(self, source: Storage, source_key: str, key: str) -> None: ...
+
+    def describe(self, key: str = "") -> str: ...
+
+    def url(self) -> str: ...
+
+
+StorageFactory = Callable[[str], Storage]
+_REGISTRY: dict[str, StorageFactory] = {}
+
+
+def register(scheme: str) -> Callable[[StorageFactory], StorageFactory]:
+    def decorate(factory: StorageFactory) -> StorageFactory:
+        _REGISTRY[scheme] = factory
+        return factory
+
+    return decorate
+
+
+def open_storage(url: str) -> Storage:
+    """``s3://bucket/prefix`` or a local folder path (``file://`` optional)."""
+    scheme = url.split("://", 1)[0] if "://" in url else "file"
+    if scheme == "s3":
+        from batch_job import s3storage  # noqa: F401 - registers "s3"; keeps boto3 out of local runs
+    try:
+        factory = _REGISTRY[scheme]
+    except KeyError:
+        raise UsageError(f"unknown storage scheme {scheme!r} in {url!r}") from None
+    return factory(url)
+
+
+class LocalStorage:
+    """A folder on this machine."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StorageError(f"refusing key outside the storage root: {key!r}")
+        return self.root / key
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self.path(key).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.describe(key)}: {exc.strerror or exc}") from exc
+
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        with self.open_write(key) as fh:
+            fh.write(data)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self.path(key).stat().st_size
+        except OSError:
+            return None
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self.root
+        if not base.is_dir():
+            return
+        for root, dirs, files in os.walk(base):
+            dirs.sort()
+            for name in sorted(files):
+                if TEMP_MARK in name:
+                    continue
+                key = Path(root, name).relative_to(base).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[BinaryIO]:
+        try:
+            fh = self.path(key).open("rb")
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.describe(key)}: {exc.strerror or exc}") from exc
+        with fh:
+            yield fh
+
+    @contextlib.contextmanager
+    def open_write(self, key: str, content_type: str | None = None) -> Iterator[BinaryIO]:
+        target = self.path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}{TEMP_MARK}", dir=target.parent)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.describe(key)}: {exc.strerror or exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)  # atomic on POSIX: the old file or the whole new one
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
+        with source.open_read(source_key) as src, self.open_write(key) as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+
+    def remove_stale_temp_files(self) -> int:
+        """Temp files left by a killed run (SIGKILL skips cleanup); they are never valid outputs."""
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for root, _dirs, files in os.walk(self.root):
+            for name in files:
+                if TEMP_MARK in name:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(root, name))
+                        removed += 1
+        return removed
+
+    def describe(self, key: str = "") -> str:
+        return str(self.root / key) if key else str(self.root)
+
+    def url(self) -> str:
+        return str(self.root.resolve())
+
+
+@register("file")
+def _local(url: str) -> LocalStorage:
+    return LocalStorage(url[len("file://") :] if url.startswith("file://") else url)
+
+
+class MemoryStorage:
+    """A dict-backed storage (for the LINE bot's per-request work and for tests of the core)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def read(self, key: str) -> bytes:
+        try:
+            return self.objects[key]
+        except KeyError:
+            raise StorageError(f"no such object: {key}") from None
+
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self.objects[key] = bytes(data)
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def size(self, key: str) -> int | None:
+        return len(self.objects[key]) if key in self.objects else None
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        yield from sorted(k for k in self.objects if k.startswith(prefix))
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[BinaryIO]:
+        yield io.BytesIO(self.read(key))
+
+    @contextlib.contextmanager
+    def open_write(self, key: str, content_type: str | None = None) -> Iterator[BinaryIO]:
+        buffer = io.BytesIO()
+        yield buffer
+        self.objects[key] = buffer.getvalue()
+
+    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
+        self.objects[key] = source.read(source_key)
+
+    def describe(self, key: str = "") -> str:
+        return f"memory:{key}"
+
+    def url(self) -> str:
+        return "memory:"

@@ -1,0 +1,106 @@
+"""Piecewise-affine warping: map an RGBA image through a triangle mesh. Pure numpy + Pillow, no I/O.
+
+Each output pixel finds the triangle it lies in (a triangle-index raster drawn
+with Pillow), maps back through that triangle's affine transform into the
+source and samples it bilinearly. Neighbouring triangles share their edges'
+transforms, so the result is continuous: no seams along triangle edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """Matching source and target vertices (N x 2, pixels) and triangles (M x 3 vertex indices)."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    triangles: np.ndarray
+
+    def scaled_src(self, k: float) -> Mesh:
+        return Mesh(self.src * k, self.dst, self.triangles)
+
+
+def _inverse_affines(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle, the 2x3 matrix taking target pixels to source pixels; plus a validity flag."""
+    tri = mesh.triangles
+    d = mesh.dst[tri]  # (M, 3, 2)
+    s = mesh.src[tri]
+    ones = np.ones((len(tri), 3, 1))
+    dst_h = np.concatenate([d, ones], axis=2)  # (M, 3, 3)
+    det = np.linalg.det(dst_h)
+    valid = np.abs(det) > 1e-9
+    mats = np.zeros((len(tri), 2, 3))
+    if valid.any():
+        # Solve dst_h @ X = s for X (3x2): x_src = [x y 1] @ X.
+        sol = np.linalg.solve(dst_h[valid], s[valid])  # (V, 3, 2)
+        mats[valid] = np.transpose(sol, (0, 2, 1))
+    return mats, valid
+
+
+def warp(source: np.ndarray, mesh: Mesh, out_box: tuple[int, int, int, int]) -> np.ndarray:
+    """Render ``source`` (H x W x C float32, premultiplied if it has alpha) through ``mesh``.
+
+    ``out_box`` = (x0, y0, x1, y1) of the output window in target pixels; the
+    result has shape (y1 - y0, x1 - x0, C) and is zero outside every triangle.
+    Target pixel centres are at integer + 0.5, as Pillow and the detectors use.
+    """
+    x0, y0, x1, y1 = out_box
+    width, height = x1 - x0, y1 - y0
+    channels = source.shape[2]
+    if width <= 0 or height <= 0:
+        return np.zeros((max(height, 0), max(width, 0), channels), np.float32)
+    mats, valid = _inverse_affines(mesh)
+    index = Image.new("I", (width, height), 0)
+    draw = ImageDraw.Draw(index)
+    dst = mesh.dst - np.array([x0, y0])
+    for i, tri in enumerate(mesh.triangles):
+        if valid[i]:
+            # Pillow fills pixels whose centres lie inside; the outline closes the
+            # half-pixel gaps between neighbours (both sides map the same there).
+            poly = [tuple(p) for p in (dst[tri] - 0.5)]
+            draw.polygon(poly, fill=i + 1, outline=i + 1)
+    idx = np.asarray(index, dtype=np.int32)
+    inside = idx > 0
+    out = np.zeros((height, width, channels), np.float32)
+    if not inside.any():
+        return out
+    ys, xs = np.nonzero(inside)
+    m = mats[idx[ys, xs] - 1]  # (P, 2, 3)
+    px = xs + x0 + 0.5
+    py = ys + y0 + 0.5
+    sx = m[:, 0, 0] * px + m[:, 0, 1] * py + m[:, 0, 2] - 0.5
+    sy = m[:, 1, 0] * px + m[:, 1, 1] * py + m[:, 1, 2] - 0.5
+    out[ys, xs] = sample_bilinear(source, sx, sy)
+    return out
+
+
+def sample_bilinear(source: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    """Bilinear samples at (sx, sy) (pixel-index coordinates); zero outside the source."""
+    h, w = source.shape[:2]
+    # Pad by one transparent pixel so samples just outside fade out instead of clamping.
+    padded = np.zeros((h + 2, w + 2, source.shape[2]), np.float32)
+    padded[1:-1, 1:-1] = source
+    fx = np.clip(sx + 1, 0, w + 0.999)
+    fy = np.clip(sy + 1, 0, h + 0.999)
+    ix = np.floor(fx).astype(np.int64)
+    iy = np.floor(fy).astype(np.int64)
+    ax = (fx - ix)[:, None].astype(np.float32)
+    ay = (fy - iy)[:, None].astype(np.float32)
+    ix1 = np.minimum(ix + 1, w + 1)
+    iy1 = np.minimum(iy + 1, h + 1)
+    top = padded[iy, ix] * (1 - ax) + padded[iy, ix1] * ax
+    bottom = padded[iy1, ix] * (1 - ax) + padded[iy1, ix1] * ax
+    return top * (1 - ay) + bottom * ay
+
+
+def premultiply(rgba: Image.Image | np.ndarray) -> np.ndarray:
+    """RGBA (uint8 image or array) to premultiplied float32 in [0, 1]."""
+    arr = np.asarray(rgba, dtype=np.float32) / 255.0
+    arr[..., :3] *= arr[..., 3:4]
+    return arr

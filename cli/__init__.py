@@ -1,0 +1,1 @@
+"""maskalbum's command line: thin typer commands over batch_job."""

@@ -1,0 +1,169 @@
+"""The ``maskalbum`` command. Each command parses, calls one library function, prints.
+
+Exit codes (documented in the README):
+  0  every photo was processed or skipped
+  1  the album finished, but at least one photo errored (see manifest.csv)
+  2  usage error: bad option, missing folder, unknown mask
+  3  infrastructure failure: storage, AWS, a model that does not load
+  130 interrupted (Ctrl-C); rerun the same command to resume
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from batch_job.errors import MaskalbumError, UsageError
+from batch_job.settings import resolve
+
+EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+app = typer.Typer(
+    name="maskalbum",
+    help="Turn every surgical mask in a photo album into a monster mask.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+# Options written once (fastapi-cli style); every one also reads MASKALBUM_<NAME> and the config file.
+Seed = Annotated[int | None, typer.Option(help="Seed for the per-face mask choice (same seed, same album: same pictures).")]
+MaskOpt = Annotated[list[str] | None, typer.Option("--mask", help="Use this mask (repeat for several; default: all). See `maskalbum masks`.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only masks with this tag (cute, scary, funny, ...; repeatable).")]
+MaskFile = Annotated[Path | None, typer.Option(help="Your own RGBA PNG mask (see README: 'Your own mask').")]
+AnchorsFile = Annotated[Path | None, typer.Option("--anchors", help="JSON anchors for --mask-file, overriding the inferred ones.")]
+AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, not only faces wearing a mask.")]
+Workers = Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).")]
+MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than this many pixels (default 256 MP).")]
+Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    code = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INFRA
+    console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code)
+
+
+def settings_from(**flags):
+    return resolve({k: (tuple(v) if isinstance(v, list) else (str(v) if isinstance(v, Path) else v)) for k, v in flags.items()})
+
+
+@app.command()
+def run(
+    album: Annotated[Path, typer.Argument(help="The album folder (searched recursively).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <ALBUM>-masked beside the album).")] = None,
+    workers: Workers = None,
+    seed: Seed = None,
+    mask: MaskOpt = None,
+    tag: TagOpt = None,
+    mask_file: MaskFile = None,
+    anchors: AnchorsFile = None,
+    all_faces: AllFaces = None,
+    detector: Detector = None,
+    max_pixels: MaxPixels = None,
+    json_output: JsonOut = False,
+) -> None:
+    """Process an album on this machine: images/, manifest.csv, faces.csv and a zip in --out."""
+    from batch_job.runner import run_album
+
+    try:
+        settings = settings_from(
+            workers=workers, seed=seed, masks=mask, tags=tag, mask_file=mask_file, anchors_file=anchors,
+            all_faces=all_faces, detector=detector, max_pixels=max_pixels,
+        )  # fmt: skip
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=json_output,
+        )  # fmt: skip
+        stats = {"masked": 0, "errors": 0, "resumed": 0}
+        task = None
+
+        def on_start(total: int) -> None:
+            nonlocal task
+            task = progress.add_task(album.name, total=total, stats="")
+
+        def on_result(record: dict, resumed: bool) -> None:
+            stats["masked"] += int(record["row"]["faces_masked"])
+            stats["errors"] += record["row"]["status"] == "error"
+            stats["resumed"] += resumed
+            text = f"{stats['masked']} masks, {stats['errors']} errors" + (f", {stats['resumed']} reused" if stats["resumed"] else "")
+            progress.update(task, advance=1, stats=text)
+
+        with progress:
+            summary = run_album(album, out_dir, settings, on_start, on_result)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: finished photos are kept; run the same command again to resume.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except MaskalbumError as exc:
+        raise _fail(exc) from exc
+    if json_output:
+        out.print_json(json.dumps(summary.to_json()))
+    else:
+        _print_summary(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+def _print_summary(summary) -> None:
+    table = Table(title=f"maskalbum: {summary.album}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for label, value in (
+        ("photos", summary.photos), ("masked photos", summary.ok), ("no faces", summary.no_faces),
+        ("skipped (not photos)", summary.skipped), ("errors", summary.error), ("faces found", summary.faces_found),
+        ("masks painted", summary.faces_masked), ("reused from an earlier run", summary.resumed),
+        ("seconds", f"{summary.seconds:.1f}"),
+    ):  # fmt: skip
+        table.add_row(label, str(value))
+    console.print(table)
+    for err in summary.errors[:10]:
+        console.print(f"  [red]error[/] {err['path']}: {err['reason']}")
+    if len(summary.errors) > 10:
+        console.print(f"  ... and {len(summary.errors) - 10} more in {summary.manifest}")
+    console.print(f"zip: {summary.zip}")
+
+
+@app.command("masks")
+def masks_cmd(
+    gallery: Annotated[Path | None, typer.Option(help="Render a gallery sheet of every mask on a face to this PNG.")] = None,
+    json_output: JsonOut = False,
+) -> None:
+    """List the monster masks (name, tags), or render a gallery sheet."""
+    from masks.catalog import load_catalog
+
+    try:
+        catalog = load_catalog()
+        if gallery is not None:
+            from masks.gallery import render_gallery
+
+            render_gallery(catalog, gallery)
+            console.print(f"gallery: {gallery}")
+            return
+    except MaskalbumError as exc:
+        raise _fail(exc) from exc
+    if json_output:
+        out.print_json(json.dumps([{"name": m.name, "title": m.title, "tags": list(m.tags), "description": m.description} for m in catalog.masks]))
+        return
+    table = Table("name", "title", "tags", "description")
+    for m in catalog.masks:
+        table.add_row(m.name, m.title, ", ".join(m.tags), m.description)
+    out.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)

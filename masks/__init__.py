@@ -1,0 +1,1 @@
+"""Monster-mask art, its catalog and the code that draws it."""

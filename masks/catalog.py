@@ -1,0 +1,251 @@
+"""The mask catalog: templates, their anchor points, choosing a mask for a face, and user mask files.
+
+A template is an RGBA picture drawn for a frontal face in a fixed layout
+(masks/ART.md). Its anchors name where facial points sit in template pixels;
+the fitting step maps them onto each photographed face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from batch_job.errors import MaskArtError, UsageError
+
+HERE = Path(__file__).resolve().parent
+CATALOG_PATH = HERE / "catalog.json"
+
+ANCHOR_NAMES: tuple[str, ...] = (
+    "eye_left", "eye_right", "nose_bridge", "nose_tip", "mouth", "chin",
+    "cheek_left", "cheek_right", "jaw_left_nose", "jaw_right_nose", "jaw_left_low", "jaw_right_low",
+)  # fmt: skip
+
+# The canonical frontal layout, in eye distances from the midpoint between the
+# eyes (x right, y down). Every catalog mask is drawn for it; user masks are
+# mapped onto it from their opaque bounding box.
+CANONICAL: dict[str, tuple[float, float]] = {
+    "eye_left": (-0.5, 0.0),
+    "eye_right": (0.5, 0.0),
+    "nose_bridge": (0.0, 0.25),
+    "nose_tip": (0.0, 0.60),
+    "mouth": (0.0, 1.00),
+    "chin": (0.0, 1.62),
+    "cheek_left": (-1.06, 0.25),
+    "cheek_right": (1.06, 0.25),
+    "jaw_left_nose": (-0.98, 0.62),
+    "jaw_right_nose": (0.98, 0.62),
+    "jaw_left_low": (-0.87, 1.10),
+    "jaw_right_low": (0.87, 1.10),
+}
+# User masks: the opaque bounding box spans jaw to jaw across, and from the
+# nose bridge down to a little below the chin (docs: "Your own mask").
+USER_BOX_X = (-1.06, 1.06)
+USER_BOX_Y = (0.25, 1.85)
+MAX_USER_SIDE = 4096
+MAX_USER_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MaskTemplate:
+    name: str
+    title: str
+    tags: tuple[str, ...]
+    anchors: dict[str, tuple[float, float]]
+    png: bytes = field(repr=False)
+    description: str = ""
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.png).hexdigest()[:16]
+
+    @property
+    def eye_distance(self) -> float:
+        (ax, ay), (bx, by) = self.anchors["eye_left"], self.anchors["eye_right"]
+        return float(np.hypot(bx - ax, by - ay))
+
+    def level(self, scale: float) -> tuple[np.ndarray, float]:
+        """Premultiplied float RGBA reduced to about ``scale`` (never below it), and its exact scale.
+
+        Sampling bilinearly from at most 2x the output size keeps small masks
+        free of aliasing without a per-pixel filter.
+        """
+        return _level(self.png, _level_index(scale))
+
+
+def _level_index(scale: float) -> int:
+    k = 0
+    while scale * 2 ** (k + 1) <= 1.0 and k < 7:
+        k += 1
+    return k
+
+
+@lru_cache(maxsize=32)
+def _level(png: bytes, k: int) -> tuple[np.ndarray, float]:
+    image = Image.open(io.BytesIO(png)).convert("RGBA")
+    arr = np.asarray(image, dtype=np.float32) / 255.0
+    arr[..., :3] *= arr[..., 3:4]
+    if k == 0:
+        return arr, 1.0
+    w, h = image.size
+    size = (max(1, round(w / 2**k)), max(1, round(h / 2**k)))
+    channels = [
+        np.asarray(Image.fromarray(arr[..., c], "F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
+        for c in range(4)
+    ]
+    out = np.clip(np.stack(channels, axis=2), 0.0, 1.0)
+    out[..., :3] = np.minimum(out[..., :3], out[..., 3:4])
+    return out, size[0] / w
+
+
+@dataclass(frozen=True)
+class Catalog:
+    masks: tuple[MaskTemplate, ...]
+
+    def names(self) -> list[str]:
+        return [m.name for m in self.masks]
+
+    def tags(self) -> list[str]:
+        return sorted({t for m in self.masks for t in m.tags})
+
+    def get(self, name: str) -> MaskTemplate:
+        for mask in self.masks:
+            if mask.name == name:
+                return mask
+        raise UsageError(f"unknown mask {name!r}; choose from: {', '.join(self.names())}")
+
+    def choose_pool(self, names: Sequence[str] = (), tags: Sequence[str] = ()) -> tuple[MaskTemplate, ...]:
+        """The masks a run may use: named ones (any order given), else all; then narrowed by tags."""
+        pool = [self.get(n) for n in dict.fromkeys(names)] if names else list(self.masks)
+        if tags:
+            unknown = set(tags) - set(self.tags())
+            if unknown:
+                raise UsageError(f"unknown tag(s) {', '.join(sorted(unknown))}; choose from: {', '.join(self.tags())}")
+            pool = [m for m in pool if set(tags) & set(m.tags)]
+            if not pool:
+                raise UsageError(f"no mask has tag(s) {', '.join(tags)} among the chosen masks")
+        return tuple(pool)
+
+
+def pick(pool: Sequence[MaskTemplate], seed: int, photo_sha256: str, face_index: int) -> MaskTemplate:
+    """The mask for one face: a pure function of seed, photo content and face index (reproducible)."""
+    if len(pool) == 1:
+        return pool[0]
+    digest = hashlib.sha256(f"{seed}:{photo_sha256}:{face_index}".encode()).digest()
+    return pool[int.from_bytes(digest[:8], "big") % len(pool)]
+
+
+def _validate_anchors(name: str, anchors: dict, size: tuple[int, int]) -> dict[str, tuple[float, float]]:
+    missing = [a for a in ANCHOR_NAMES if a not in anchors]
+    if missing:
+        raise MaskArtError(f"mask {name!r}: anchors missing: {', '.join(missing)}")
+    out = {}
+    w, h = size
+    for key in ANCHOR_NAMES:
+        value = anchors[key]
+        if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+            raise MaskArtError(f"mask {name!r}: anchor {key} must be [x, y] numbers, got {value!r}")
+        x, y = float(value[0]), float(value[1])
+        if not (-w <= x <= 2 * w and -h <= y <= 2 * h):
+            raise MaskArtError(f"mask {name!r}: anchor {key} {value} is far outside the {w}x{h} picture")
+        out[key] = (x, y)
+    (lx, _), (rx, _) = out["eye_left"], out["eye_right"]
+    if rx <= lx:
+        raise MaskArtError(f"mask {name!r}: eye_right must be to the right of eye_left")
+    if out["chin"][1] <= out["nose_bridge"][1]:
+        raise MaskArtError(f"mask {name!r}: chin must be below nose_bridge")
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_catalog(path: Path = CATALOG_PATH) -> Catalog:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MaskArtError(f"cannot read mask catalog {path}: {exc}") from exc
+    masks = []
+    for entry in data.get("masks", []):
+        png = (path.parent / entry["file"]).read_bytes()
+        with Image.open(io.BytesIO(png)) as image:
+            size = image.size
+        anchors = _validate_anchors(entry["name"], entry["anchors"], size)
+        masks.append(
+            MaskTemplate(
+                name=entry["name"],
+                title=entry.get("title", entry["name"]),
+                tags=tuple(entry.get("tags", ())),
+                anchors=anchors,
+                png=png,
+                description=entry.get("description", ""),
+            )
+        )
+    if not masks:
+        raise MaskArtError(f"mask catalog {path} lists no masks")
+    return Catalog(tuple(masks))
+
+
+def load_user_mask(path: Path, anchors_path: Path | None = None) -> MaskTemplate:
+    """A user's own RGBA picture as a template; anchors from its opaque box or ``anchors_path``."""
+    try:
+        size_on_disk = path.stat().st_size
+    except OSError as exc:
+        raise MaskArtError(f"cannot read mask file {path}: {exc.strerror or exc}") from exc
+    if size_on_disk > MAX_USER_BYTES:
+        raise MaskArtError(f"mask file {path} is {size_on_disk / 1e6:.0f} MB; the limit is {MAX_USER_BYTES / 1e6:.0f} MB")
+    data = path.read_bytes()
+    try:
+        image = Image.open(io.BytesIO(data))
+        w, h = image.size
+        if max(w, h) > MAX_USER_SIDE:
+            raise MaskArtError(f"mask file {path} is {w}x{h}; the limit is {MAX_USER_SIDE} px per side")
+        image.load()
+    except MaskArtError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise MaskArtError(f"mask file {path} is not a readable image: {exc}") from exc
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if not has_alpha:
+        raise MaskArtError(
+            f"mask file {path} has no transparency ({image.mode}); save it as a PNG with an alpha channel "
+            "so the face around the mask stays visible"
+        )
+    rgba = image.convert("RGBA")
+    alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
+    ys, xs = np.nonzero(alpha >= 128)
+    if len(xs) == 0:
+        raise MaskArtError(f"mask file {path} is fully transparent")
+    buffer = io.BytesIO()
+    rgba.save(buffer, "PNG")
+    png = buffer.getvalue()
+    x0, x1, y0, y1 = float(xs.min()), float(xs.max() + 1), float(ys.min()), float(ys.max() + 1)
+    sx = (x1 - x0) / (USER_BOX_X[1] - USER_BOX_X[0])
+    sy = (y1 - y0) / (USER_BOX_Y[1] - USER_BOX_Y[0])
+    anchors = {
+        key: (x0 + (cx - USER_BOX_X[0]) * sx, y0 + (cy - USER_BOX_Y[0]) * sy) for key, (cx, cy) in CANONICAL.items()
+    }
+    if anchors_path is not None:
+        try:
+            given = json.loads(anchors_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MaskArtError(f"cannot read anchors file {anchors_path}: {exc}") from exc
+        if not isinstance(given, dict):
+            raise MaskArtError(f"anchors file {anchors_path} must hold a JSON object of name: [x, y]")
+        unknown = set(given) - set(ANCHOR_NAMES)
+        if unknown:
+            raise MaskArtError(f"anchors file {anchors_path}: unknown anchor(s) {', '.join(sorted(unknown))}")
+        anchors.update(given)
+    name = path.stem
+    return MaskTemplate(
+        name=f"file:{name}",
+        title=name,
+        tags=("custom",),
+        anchors=_validate_anchors(name, anchors, (w, h)),
+        png=png,
+    )
