@@ -44,6 +44,10 @@ class Storage(Protocol):
 
     def url(self) -> str: ...
 
+    def presigned_url(self, key: str, expires_seconds: int) -> str | None:
+        """An HTTPS link anyone can GET for a while, or None where the storage has no such thing."""
+        ...
+
 
 StorageFactory = Callable[[str], Storage]
 _REGISTRY: dict[str, StorageFactory] = {}
@@ -169,6 +173,9 @@ class LocalStorage:
     def url(self) -> str:
         return str(self.root.resolve())
 
+    def presigned_url(self, key: str, expires_seconds: int) -> str | None:
+        return None  # a local file has no shareable link
+
 
 @register("file")
 def _local(url: str) -> LocalStorage:
@@ -220,3 +227,6 @@ class MemoryStorage:
 
     def url(self) -> str:
         return "memory:"
+
+    def presigned_url(self, key: str, expires_seconds: int) -> str | None:
+        return None

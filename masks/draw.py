@@ -66,7 +66,7 @@ ANCHORS_D = {
 COVER_HALF = [(0.0, 0.14), (0.55, 0.16), (1.06, 0.24), (1.10, 0.62),
               (0.96, 1.12), (0.66, 1.60), (0.0, 1.92)]
 EYE_R = 0.28                       # alpha must be 0 within this radius
-EYE_CUT = EYE_R + 4.0 / D          # we cut a little wider (4 px) for the AA band
+EYE_CUT = EYE_R + 1.5 / D          # cut a little wider so the AA band sits outside EYE_R
 BORDER = 12                        # transparent border in template px
 X_MAX = (W / 2 - BORDER - 2) / D   # furthest |x| art may reach (straps)
 
@@ -376,11 +376,13 @@ def cast_shadow(h, light=LIGHT, max_len=0.16, steps=22, soft=0.012, down=3):
 
 def env_light(rx, ry, rz):
     """Studio environment seen in reflection direction r (image y down)."""
-    up = sstep(-0.35, 0.85, -ry)
-    base = 0.08 + 0.55 * up * (0.75 + 0.25 * sstep(-1, 1, -rx))
-    box = np.exp(-(((rx + 0.42) / 0.22) ** 2 + ((ry + 0.55) / 0.16) ** 2))
-    rim = 0.35 * np.exp(-(((rx - 0.75) / 0.2) ** 2 + ((ry + 0.1) / 0.5) ** 2))
-    return base + 1.6 * box + rim
+    up = sstep(-0.6, 0.9, -ry)
+    base = 0.05 + 0.42 * up
+    box = 1.5 * np.exp(-(((rx + 0.45) / 0.26) ** 2 + ((ry + 0.5) / 0.3) ** 2))
+    strip_l = 0.7 * np.exp(-(((rx + 0.66) / 0.08) ** 2)) * sstep(0.9, -0.3, ry)
+    strip_r = 0.45 * np.exp(-(((rx - 0.72) / 0.07) ** 2)) * sstep(0.8, -0.4, ry)
+    floor = 0.12 * sstep(0.3, 0.9, ry)
+    return base + box + strip_l + strip_r + floor
 
 
 def render(s, amb=0.36, dif=0.78, ao_amt=1.0, shadow_amt=0.85, shadow_len=0.16):
@@ -408,7 +410,7 @@ def render(s, amb=0.36, dif=0.78, ao_amt=1.0, shadow_amt=0.85, shadow_len=0.16):
     ao *= s.occl
     sh = cast_shadow(h, max_len=shadow_len)
     sh = 1.0 - shadow_amt * (1.0 - sh)
-    light = amb * ao + dif * ndl * sh * (0.55 + 0.45 * ao)
+    light = (amb * ao + dif * ndl * sh * (0.55 + 0.45 * ao)) * (1.0 - 0.7 * s.metal)
     alb = s.alb
     spec_w = (spec * sh * (0.3 + 0.7 * ao))[..., None]
     tint = s.metal[..., None]
