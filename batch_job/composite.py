@@ -160,10 +160,11 @@ def face_region_map(shape: tuple[int, int], polygon: np.ndarray, origin: tuple[i
     from PIL import ImageDraw
 
     h, w = shape
+    centre = polygon.mean(axis=0)
+    offsets = polygon - centre
+    lengths = np.maximum(np.linalg.norm(offsets, axis=1, keepdims=True), 1e-6)
+    # Pushing each vertex outward from the centre is a cheap dilation for a convex-ish outline.
+    grown = polygon + offsets / lengths * grow
     image = Image.new("L", (w, h), 0)
-    pts = [(float(x - origin[0]), float(y - origin[1])) for x, y in polygon]
-    ImageDraw.Draw(image).polygon(pts, fill=255)
-    if grow >= 1:
-        size = int(grow) * 2 + 1
-        image = image.filter(ImageFilter.MaxFilter(min(size, 63) | 1))
+    ImageDraw.Draw(image).polygon([(float(x - origin[0]), float(y - origin[1])) for x, y in grown], fill=255)
     return np.asarray(image) > 127

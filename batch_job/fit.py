@@ -24,6 +24,10 @@ from masks.catalog import ANCHOR_NAMES, MaskTemplate
 CHIN_OVERSHOOT = 0.22
 # The jaw contour bulges outward between the upper and middle jaw landmarks.
 JAW_BULGE = 0.03
+# On a turned face the near cheek shows more of the mask than the jaw
+# landmarks enclose (a mask wraps round towards the ear): push the near side
+# out by this many eye distances per unit of turn (see _turn).
+NEAR_SIDE_PUSH = 0.35
 
 _A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # Inner triangles over the canonical layout (see masks/catalog.py CANONICAL).
@@ -104,6 +108,9 @@ def anchor_targets(face: Face, overshoot: float = CHIN_OVERSHOOT) -> np.ndarray:
     h_bridge = fr.height(nose_bridge)
     h_nose = fr.height(nose)
     out_l, out_r = -fr.ex, fr.ex
+    turn = _turn(lm, fr)
+    push_l = NEAR_SIDE_PUSH * max(turn, 0.0) * fr.d
+    push_r = NEAR_SIDE_PUSH * max(-turn, 0.0) * fr.d
     targets = {
         "eye_left": lm["eyeLeft"],
         "eye_right": lm["eyeRight"],
@@ -121,7 +128,23 @@ def anchor_targets(face: Face, overshoot: float = CHIN_OVERSHOOT) -> np.ndarray:
         "jaw_left_low": lm["midJawlineLeft"],
         "jaw_right_low": lm["midJawlineRight"],
     }
+    for name in ("cheek_left", "jaw_left_nose", "jaw_left_low"):
+        targets[name] = targets[name] + out_l * push_l
+    for name in ("cheek_right", "jaw_right_nose", "jaw_right_low"):
+        targets[name] = targets[name] + out_r * push_r
     return np.array([targets[name] for name in ANCHOR_NAMES])
+
+
+def _turn(lm: dict[str, np.ndarray], fr: FaceFrame) -> float:
+    """How far the face is turned, from the landmarks alone (detector-agnostic), in -1..1.
+
+    Positive when the nose points to the image's right (Rekognition's yaw > 0):
+    the nose is then farther from the left jaw than from the right one.
+    """
+    nose = lm["nose"]
+    left = abs(float((nose - lm["midJawlineLeft"]) @ fr.ex)) + abs(float((nose - lm["upperJawlineLeft"]) @ fr.ex))
+    right = abs(float((lm["midJawlineRight"] - nose) @ fr.ex)) + abs(float((lm["upperJawlineRight"] - nose) @ fr.ex))
+    return (left - right) / max(left + right, 1e-6)
 
 
 def template_points(template: MaskTemplate) -> np.ndarray:

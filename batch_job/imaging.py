@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ _FORMAT_NAMES = {"MPO": "JPEG"}  # multi-picture JPEGs (some cameras): the first
 _ANIMATED_FORMATS = {"GIF", "PNG", "WEBP"}  # n_frames > 1 means animation here (not for TIFF/HEIF)
 
 _ORIENTATION_TAG = 0x0112
+_OPEN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -170,15 +172,18 @@ class Photo:
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise UnsupportedFile("empty file (0 bytes)")
-    with warnings.catch_warnings():
-        # Pillow warns between its limit and twice it; we apply our own limit below.
+    with _OPEN_LOCK, warnings.catch_warnings():
+        # Pillow's own bomb check (at open, against a global limit) would fire
+        # first with its own wording; ours below reads only the header too,
+        # uses the configured limit and says how to raise it.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
         try:
             image = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(f"refused: {exc}") from exc
         except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise UnsupportedFile("not an image Pillow can read") from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
     w, h = image.size
     if w * h > max_pixels:
         raise ImageTooLarge(

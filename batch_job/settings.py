@@ -56,10 +56,21 @@ class Settings:
     rekognition_concurrency: int = 4
     retry_mode: str = "adaptive"
     max_attempts: int = 8
+    image: str | None = None  # register-job-definition: the container image URI
+    job_role_arn: str | None = None
+    execution_role_arn: str | None = None
     # -- LINE ---------------------------------------------------------------------------------
     notify_line: str | None = None
     line_api_url: str | None = None
     link_expiry_days: float = 7.0
+    # api-data.line.me serves message content (the bot's photo download); a proxy or a test fake may differ.
+    line_data_api_url: str | None = None
+    # Secrets are never settings (a setting can sit on a command line or in Batch overrides): these name
+    # where they are. The values come from LINE_CHANNEL_ACCESS_TOKEN / LINE_CHANNEL_SECRET or these ARNs.
+    line_token_secret_arn: str | None = None
+    line_channel_secret_arn: str | None = None
+    line_storage: str | None = None  # the bot's results and per-user choices: s3://bucket/prefix or a folder
+    public_base_url: str | None = None  # the bot's public HTTPS address when it serves results itself
 
     # Fields whose value changes the pictures: a resumed run only reuses a
     # photo's output when these are the same as when it was made.

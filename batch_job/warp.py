@@ -104,3 +104,25 @@ def premultiply(rgba: Image.Image | np.ndarray) -> np.ndarray:
     arr = np.asarray(rgba, dtype=np.float32) / 255.0
     arr[..., :3] *= arr[..., 3:4]
     return arr
+
+
+def map_points(mesh: Mesh, points: np.ndarray) -> np.ndarray:
+    """Forward-map source points through the mesh (barycentric in their source triangle).
+
+    Points outside every source triangle map with the nearest triangle's affine transform.
+    """
+    tri = mesh.triangles
+    s = mesh.src[tri]  # (M, 3, 2)
+    d = mesh.dst[tri]
+    out = []
+    for p in np.atleast_2d(points):
+        v0, v1, v2 = s[:, 0], s[:, 1], s[:, 2]
+        den = (v1[:, 1] - v2[:, 1]) * (v0[:, 0] - v2[:, 0]) + (v2[:, 0] - v1[:, 0]) * (v0[:, 1] - v2[:, 1])
+        den = np.where(np.abs(den) < 1e-12, 1e-12, den)
+        a = ((v1[:, 1] - v2[:, 1]) * (p[0] - v2[:, 0]) + (v2[:, 0] - v1[:, 0]) * (p[1] - v2[:, 1])) / den
+        b = ((v2[:, 1] - v0[:, 1]) * (p[0] - v2[:, 0]) + (v0[:, 0] - v2[:, 0]) * (p[1] - v2[:, 1])) / den
+        c = 1 - a - b
+        outside = np.maximum(0, -a) + np.maximum(0, -b) + np.maximum(0, -c)
+        k = int(np.argmin(outside))
+        out.append(a[k] * d[k, 0] + b[k] * d[k, 1] + c[k] * d[k, 2])
+    return np.array(out)

@@ -72,6 +72,7 @@ def run(
     all_faces: AllFaces = None,
     detector: Detector = None,
     max_pixels: MaxPixels = None,
+    notify_line: Annotated[str | None, typer.Option(help="LINE user ID to push a summary to when done (token: LINE_CHANNEL_ACCESS_TOKEN).")] = None,
     json_output: JsonOut = False,
 ) -> None:
     """Process an album on this machine: images/, manifest.csv, faces.csv and a zip in --out."""
@@ -80,7 +81,7 @@ def run(
     try:
         settings = settings_from(
             workers=workers, seed=seed, masks=mask, tags=tag, mask_file=mask_file, anchors_file=anchors,
-            all_faces=all_faces, detector=detector, max_pixels=max_pixels,
+            all_faces=all_faces, detector=detector, max_pixels=max_pixels, notify_line=notify_line,
         )  # fmt: skip
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -108,10 +109,17 @@ def run(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except MaskalbumError as exc:
         raise _fail(exc) from exc
+    line = None
+    if settings.notify_line:
+        from batch_job.notify import notify_local_run
+
+        line = notify_local_run(summary, settings, album)  # never raises: LINE cannot fail the album
     if json_output:
-        out.print_json(json.dumps(summary.to_json()))
+        out.print_json(json.dumps(summary.to_json() | ({"line": line} if line else {})))
     else:
         _print_summary(summary)
+        if line:
+            console.print(f"LINE: {line}")
     raise typer.Exit(summary.exit_code)
 
 
@@ -167,3 +175,6 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
+
+
+import cli.line_commands  # noqa: E402,F401

@@ -70,4 +70,4 @@ def create_detector(name: str, settings: Settings) -> Detector:
 def _load_builtin() -> None:
     # Imported here, not at module top, so that listing detectors does not load
     # onnxruntime or boto3 until one is actually chosen.
-    from batch_job.detect import local  # noqa: F401
+    from batch_job.detect import local, rekognition  # noqa: F401
