@@ -31,5 +31,9 @@ class MaskArtError(MaskalbumError):
     """A mask template or its anchors are unusable."""
 
 
+class BadMaskFile(MaskArtError, UsageError):
+    """A user's --mask-file or --anchors file is unusable (a usage error, exit code 2)."""
+
+
 class StorageError(MaskalbumError):
     """Reading or writing album data failed."""

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from batch_job.composite import blend_mask, face_region_map
+from batch_job.composite import blend_mask, estimate_blur, face_region_map
 from batch_job.detect.face import Face
-from batch_job.fit import fit_template
-from batch_job.warp import warp
-from masks.catalog import MaskTemplate
+from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
+from batch_job.warp import warp_image
+from masks.catalog import ANCHOR_NAMES, MaskTemplate
 
+_IDX = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 _FACE_OUTLINE = ("cheek_left", "jaw_left_nose", "jaw_left_low", "chin", "jaw_right_low", "jaw_right_nose", "cheek_right")
 
 
@@ -24,6 +25,7 @@ class PaintJob:
     face: Face
     template: MaskTemplate
     seed: int  # for the grain noise: same photo, same seed -> same pixels
+    wears_mask: bool = True  # a bare face (--all-faces) needs no chin overshoot
 
 
 @dataclass
@@ -45,24 +47,38 @@ def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) ->
     painted: list[Painted | None] = [None] * len(jobs)
     for i in order:
         job = jobs[i]
-        fit = fit_template(job.template, job.face)
+        fit = fit_template(job.template, job.face, None if job.wears_mask else BARE_CHIN_OVERSHOOT)
         x0, y0, x1, y1 = fit.box
         cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
         if cx1 <= cx0 or cy1 <= cy0:
             painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32))
             continue
-        level, k = job.template.level(fit.scale)
-        art = warp(level, fit.mesh.scaled_src(k), (cx0, cy0, cx1, cy1))
+        level, k = job.template.level_image(fit.scale)
+        art = np.asarray(warp_image(level, fit.mesh.scaled_src(k), (cx0, cy0, cx1, cy1)), dtype=np.float32) / 255.0
         window = pixels[cy0:cy1, cx0:cx1].astype(np.float32) / 255.0
-        from batch_job.fit import anchor_targets
-        from masks.catalog import ANCHOR_NAMES
-
-        targets = anchor_targets(job.face, overshoot=0.0)
-        idx = {n: j for j, n in enumerate(ANCHOR_NAMES)}
-        outline = np.array([targets[idx[n]] for n in _FACE_OUTLINE] + [targets[idx["eye_right"]], targets[idx["eye_left"]]])
+        targets = anchor_targets(job.face, overshoot=0.0, near_side_push=False)
+        outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
         region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
         rng = np.random.default_rng(job.seed)
-        out, alpha = blend_mask(window, art, region, face_width=fit.eye_distance * 2.1, rng=rng)
+        focus = estimate_blur(_luma(_eye_band(pixels, targets, fit.eye_distance)))
+        out, alpha = blend_mask(window, art, region, face_width=fit.eye_distance * 2.1, rng=rng, photo_blur=focus)
         pixels[cy0:cy1, cx0:cx1] = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
         painted[i] = Painted((cx0, cy0, cx1, cy1), alpha if keep_alpha else np.zeros((0, 0), np.float32))
     return [p for p in painted if p is not None]
+
+
+def _eye_band(pixels: np.ndarray, targets: np.ndarray, d: float) -> np.ndarray:
+    """The eyes and brows above the mask: the sharpest detail a face reliably shows."""
+    el, er = targets[_IDX["eye_left"]], targets[_IDX["eye_right"]]
+    x0, x1 = min(el[0], er[0]) - 0.45 * d, max(el[0], er[0]) + 0.45 * d
+    y0, y1 = min(el[1], er[1]) - 0.45 * d, max(el[1], er[1]) + 0.2 * d
+    h, w = pixels.shape[:2]
+    x0, x1 = int(max(0, x0)), int(min(w, x1))
+    y0, y1 = int(max(0, y0)), int(min(h, y1))
+    return pixels[y0:y1, x0:x1]
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    if rgb.size == 0:
+        return np.zeros((0, 0))
+    return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114) / 255.0

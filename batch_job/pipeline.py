@@ -216,7 +216,8 @@ def _decide(index: int, face: Face, small: Image.Image, scale: float, ctx: Conte
         return _Decision(index, face, wearing.masked, wearing.score, "left_bare", None)
     template = pick(ctx.pool, settings.seed, sha, index)
     seed = int.from_bytes(hashlib.sha256(f"{settings.seed}:{sha}:{index}:grain".encode()).digest()[:8], "big")
-    return _Decision(index, face, wearing.masked, wearing.score, "replaced", PaintJob(face, template, seed))
+    job = PaintJob(face, template, seed, wears_mask=wearing.masked)
+    return _Decision(index, face, wearing.masked, wearing.score, "replaced", job)
 
 
 def _render(photo: Photo, jobs: list[PaintJob], key: str, ctx: Context, keep_alpha: bool):

@@ -54,6 +54,7 @@ class Settings:
     shard_size: int = 50
     kms_key: str | None = None
     rekognition_concurrency: int = 4
+    rekognition_tps: float = 0.0  # DetectFaces calls per second this machine may start (0: no pacing)
     retry_mode: str = "adaptive"
     max_attempts: int = 8
     image: str | None = None  # register-job-definition: the container image URI
@@ -189,6 +190,8 @@ def _validate(s: Settings) -> None:
         raise UsageError("max_attempts must be between 1 and 20")
     if s.rekognition_concurrency < 1:
         raise UsageError("rekognition_concurrency must be at least 1")
+    if s.rekognition_tps < 0:
+        raise UsageError("rekognition_tps must be 0 (no pacing) or more")
     if s.link_expiry_days <= 0 or s.link_expiry_days > 7:
         raise UsageError("link_expiry_days must be more than 0 and at most 7 (the SigV4 maximum)")
 

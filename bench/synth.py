@@ -90,34 +90,32 @@ def _face_frame(asset: FaceAsset) -> tuple[np.ndarray, np.ndarray, np.ndarray, f
 
 
 def surgical_mask_polygon(asset: FaceAsset) -> np.ndarray:
-    """The painted mask outline in texture pixels: nose bridge to under the chin, jaw to jaw."""
+    """The painted mask outline in texture pixels: nose bridge to under the chin, jaw to jaw.
+
+    Runs left to right along the top edge, then back round the jaw: right
+    side, under the chin, left side.
+    """
     mid, ex, ey, d = _face_frame(asset)
     oval = asset.mesh[OVAL, :2]
-    rel = oval - mid
-    h = rel @ ey
-    top_h = 0.22 * d  # the mask's top edge: a quarter eye-distance under the eye line
-    # Lower part of the face oval, below the top edge, from the viewer's left round the chin.
-    order = [i for i in range(len(OVAL))]
-    lower = [oval[i] for i in order if h[i] > top_h]
-    lower_pts = np.array(lower)
-    # Sort by angle around the face centre so the outline runs left -> chin -> right.
+    top_h = 0.22 * d  # the top edge: a little under a quarter eye distance below the eye line
+    below = oval[(oval - mid) @ ey > top_h + 0.06 * d]
     centre = mid + ey * 0.8 * d
-    ang = np.arctan2((lower_pts - centre) @ ey, (lower_pts - centre) @ ex)
-    lower_pts = lower_pts[np.argsort(-ang)]
-    # Under the chin the mask hangs a little lower than the jaw line.
+    angle = np.arctan2((below - centre) @ ey, (below - centre) @ ex)
+    lower = below[np.argsort(angle)]  # right side (angle ~0) -> chin (pi/2) -> left side (pi)
+    # Under the chin the mask hangs a little lower than the jaw, and it wraps
+    # slightly wider than the face oval at the sides.
     chin = asset.mesh[CHIN, :2]
-    chin_rel = (lower_pts - chin) @ ex / d
-    sag = np.clip(1 - np.abs(chin_rel) / 0.9, 0, 1) * 0.12 * d
-    lower_pts = lower_pts + np.outer(sag, ey)
-    # Slightly wider than the face oval at the sides (the mask wraps round the cheeks).
-    side = (lower_pts - centre) @ ex
-    lower_pts = lower_pts + np.outer(np.sign(side) * 0.03 * d, ex)
-    left_top = mid + ex * (-1.0 * d) + ey * (top_h + 0.04 * d)
-    right_top = mid + ex * (1.0 * d) + ey * (top_h + 0.04 * d)
-    nose_bridge = mid + ey * (top_h - 0.02 * d)
-    top = [right_top, mid + ex * 0.5 * d + ey * (top_h + 0.06 * d), nose_bridge,
-           mid - ex * 0.5 * d + ey * (top_h + 0.06 * d), left_top]  # fmt: skip
-    return np.vstack([np.array(top[::-1]), lower_pts[::-1][::-1], np.array(top[:1])])[:-1]
+    along = np.abs((lower - chin) @ ex) / d
+    lower = lower + np.outer(np.clip(1 - along / 0.9, 0, 1) * 0.12 * d, ey)
+    lower = lower + np.outer(np.sign((lower - centre) @ ex) * 0.03 * d, ex)
+    top = [
+        mid - ex * 1.0 * d + ey * (top_h + 0.05 * d),
+        mid - ex * 0.5 * d + ey * (top_h + 0.06 * d),
+        mid + ey * (top_h - 0.02 * d),
+        mid + ex * 0.5 * d + ey * (top_h + 0.06 * d),
+        mid + ex * 1.0 * d + ey * (top_h + 0.05 * d),
+    ]
+    return np.vstack([np.array(top), lower])
 
 
 def paint_mask(
@@ -168,20 +166,50 @@ def paint_mask(
 
 
 def _head_depth(asset: FaceAsset, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Depth (toward the camera negative) of texture points, in texture pixels."""
+    """Depth (toward the camera negative) of texture points, in texture pixels.
+
+    Inside the face oval: the portrait's own FaceMesh depth (nose, cheeks and
+    jaw as the model measured them, interpolated between its 468 points).
+    Outside: an ellipsoidal skull joined to it at the oval, for hair and ears.
+    """
     mid, ex, ey, d = _face_frame(asset)
+    mesh = asset.mesh
+    pts = np.column_stack([x.ravel(), y.ravel()])
+    # Inverse-distance weighting over the 8 nearest mesh points.
+    dist2 = ((pts[:, None, :] - mesh[None, :, :2]) ** 2).sum(axis=2)
+    near = np.argpartition(dist2, 8, axis=1)[:, :8]
+    nd = np.take_along_axis(dist2, near, axis=1) + (0.02 * d) ** 2
+    weights = 1.0 / nd
+    z_face = (weights * mesh[near, 2]).sum(axis=1) / weights.sum(axis=1)
     centre = mid + ey * 0.55 * d
-    rx = ((x - centre[0]) * ex[0] + (y - centre[1]) * ex[1]) / d
-    ry = ((x - centre[0]) * ey[0] + (y - centre[1]) * ey[1]) / d
-    inside = 1 - (rx / 1.3) ** 2 - (ry / 1.9) ** 2
-    z = -1.25 * np.sqrt(np.clip(inside, 0, None))
-    nose = asset.mesh[NOSE_TIP, :2]
-    nx = ((x - nose[0]) * ex[0] + (y - nose[1]) * ex[1]) / d
-    ny = ((x - nose[0]) * ey[0] + (y - nose[1]) * ey[1]) / d
-    # The nose ridge: from the brow down to the tip.
-    z -= 0.32 * np.exp(-((nx / 0.16) ** 2)) * np.exp(-((np.clip(ny, None, 0) / 0.55) ** 2)) * (ny < 0.12)
-    z -= 0.32 * np.exp(-((nx / 0.16) ** 2 + (np.clip(ny - 0.12, 0, None) / 0.06) ** 2)) * (ny >= 0.12)
-    return z * d
+    rx = ((pts[:, 0] - centre[0]) * ex[0] + (pts[:, 1] - centre[1]) * ex[1]) / d
+    ry = ((pts[:, 0] - centre[0]) * ey[0] + (pts[:, 1] - centre[1]) * ey[1]) / d
+    inside = 1 - (rx / 1.35) ** 2 - (ry / 1.9) ** 2
+    z_skull = -1.6 * d * np.sqrt(np.clip(inside, 0, None))
+    # Join the skull to the face at the oval: match their mean depth there.
+    oval = mesh[OVAL, :2]
+    orx = ((oval[:, 0] - centre[0]) * ex[0] + (oval[:, 1] - centre[1]) * ex[1]) / d
+    ory = ((oval[:, 0] - centre[0]) * ey[0] + (oval[:, 1] - centre[1]) * ey[1]) / d
+    skull_at_oval = -1.6 * d * np.sqrt(np.clip(1 - (orx / 1.35) ** 2 - (ory / 1.9) ** 2, 0, None))
+    z_skull = z_skull + float(np.mean(mesh[OVAL, 2] - skull_at_oval))
+    weight = _oval_weight(asset, pts)
+    return (weight * z_face + (1 - weight) * z_skull).reshape(np.shape(x))
+
+
+def _oval_weight(asset: FaceAsset, pts: np.ndarray) -> np.ndarray:
+    """1 well inside the face oval, 0 outside, soft across a band of 0.15 eye distances."""
+    mid, ex, ey, d = _face_frame(asset)
+    oval = asset.mesh[OVAL, :2]
+    c = oval.mean(axis=0)
+    # Radial distance relative to the oval along each point's direction from its centre.
+    ang_oval = np.arctan2(oval[:, 1] - c[1], oval[:, 0] - c[0])
+    r_oval = np.hypot(oval[:, 0] - c[0], oval[:, 1] - c[1])
+    order = np.argsort(ang_oval)
+    ang_sorted, r_sorted = ang_oval[order], r_oval[order]
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
+    r = np.hypot(pts[:, 0] - c[0], pts[:, 1] - c[1])
+    boundary = np.interp(ang, ang_sorted, r_sorted, period=2 * np.pi)
+    return np.clip(0.5 - (r - boundary) / (0.15 * d), 0.0, 1.0)
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:

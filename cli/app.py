@@ -178,3 +178,4 @@ def main() -> None:
 
 
 import cli.line_commands  # noqa: E402,F401
+import cli.aws_commands  # noqa: E402,F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Annotated
 
 import typer
@@ -44,9 +45,15 @@ def line_bot(
     console.print(f"LINE bot webhook: http://{address}:{bound}{WEBHOOK_PATH} (results in {bot.storage.describe()})")
     if bot.public_base_url is None and bot.storage.presigned_url("probe", 60) is None:
         console.print("[yellow]warning:[/] no --public-base-url: LINE cannot fetch results from a local folder")
+    # SIGTERM (docker stop, systemd) stops like Ctrl-C: photos already accepted are finished and answered.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         console.print("stopping")
     finally:
         server.server_close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from batch_job.errors import MaskArtError, UsageError
+from batch_job.errors import BadMaskFile, MaskArtError, UsageError
 
 HERE = Path(__file__).resolve().parent
 CATALOG_PATH = HERE / "catalog.json"
@@ -45,6 +45,38 @@ CANONICAL: dict[str, tuple[float, float]] = {
     "jaw_left_low": (-0.87, 1.10),
     "jaw_right_low": (0.87, 1.10),
 }
+# Every catalog mask must be opaque over this polygon (canonical units, right
+# half; mirrored for the left): the surgical mask it replaces plus a margin,
+# except inside the eye circles, which must stay clear (masks/ART.md).
+COVERAGE_HALF = ((0.0, 0.14), (0.55, 0.16), (1.06, 0.24), (1.10, 0.62), (0.96, 1.12), (0.66, 1.60), (0.0, 1.92))
+EYE_CLEAR_RADIUS = 0.28
+
+
+def coverage_polygon() -> np.ndarray:
+    """The full coverage polygon, clockwise from the top centre, in canonical units."""
+    right = list(COVERAGE_HALF)
+    left = [(-x, y) for x, y in reversed(COVERAGE_HALF[1:-1])]
+    return np.array(right + left, dtype=np.float64)
+
+
+def polygon_centroid(poly: np.ndarray) -> np.ndarray:
+    x, y = poly[:, 0], poly[:, 1]
+    xs, ys = np.roll(x, -1), np.roll(y, -1)
+    cross = x * ys - xs * y
+    area = cross.sum() / 2
+    return np.array([((x + xs) * cross).sum() / (6 * area), ((y + ys) * cross).sum() / (6 * area)])
+
+
+def canonical_to_template(template: "MaskTemplate", points: np.ndarray) -> np.ndarray:
+    """Canonical-unit points to template pixels, by the least-squares affine map of the anchors."""
+    src = np.array([CANONICAL[n] for n in ANCHOR_NAMES])
+    dst = np.array([template.anchors[n] for n in ANCHOR_NAMES])
+    design = np.column_stack([src, np.ones(len(src))])
+    coef, *_ = np.linalg.lstsq(design, dst, rcond=None)
+    pts = np.atleast_2d(points)
+    return np.column_stack([pts, np.ones(len(pts))]) @ coef
+
+
 # User masks: the opaque bounding box spans jaw to jaw across, and from the
 # nose bridge down to a little below the chin (docs: "Your own mask").
 USER_BOX_X = (-1.06, 1.06)
@@ -71,6 +103,14 @@ class MaskTemplate:
         (ax, ay), (bx, by) = self.anchors["eye_left"], self.anchors["eye_right"]
         return float(np.hypot(bx - ax, by - ay))
 
+    def level_image(self, scale: float) -> tuple[Image.Image, float]:
+        """The same as ``level`` as an 8-bit premultiplied Pillow "RGBa" picture."""
+        return _level_image(self.png, _level_index(scale))
+
+    def occupancy(self) -> tuple[np.ndarray, int]:
+        """Where the art is not transparent, on a coarse grid (cell = ``OCCUPANCY_CELL`` px)."""
+        return _occupancy(self.png)
+
     def level(self, scale: float) -> tuple[np.ndarray, float]:
         """Premultiplied float RGBA reduced to about ``scale`` (never below it), and its exact scale.
 
@@ -78,6 +118,29 @@ class MaskTemplate:
         free of aliasing without a per-pixel filter.
         """
         return _level(self.png, _level_index(scale))
+
+
+OCCUPANCY_CELL = 16
+
+
+@lru_cache(maxsize=32)
+def _level_image(png: bytes, k: int) -> tuple[Image.Image, float]:
+    arr, scale = _level(png, k)
+    rgba = Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGBA")
+    return Image.frombytes("RGBa", rgba.size, rgba.tobytes()), scale
+
+
+@lru_cache(maxsize=32)
+def _occupancy(png: bytes) -> tuple[np.ndarray, int]:
+    alpha = Image.open(io.BytesIO(png)).convert("RGBA").getchannel("A")
+    w, h = alpha.size
+    cells = (-(-w // OCCUPANCY_CELL), -(-h // OCCUPANCY_CELL))
+    # MaxFilter-free max-pool: a cell is occupied if any pixel in it is (reduce keeps the max via "L" point).
+    arr = np.asarray(alpha, dtype=np.uint8)
+    padded = np.zeros((cells[1] * OCCUPANCY_CELL, cells[0] * OCCUPANCY_CELL), np.uint8)
+    padded[:h, :w] = arr
+    pooled = padded.reshape(cells[1], OCCUPANCY_CELL, cells[0], OCCUPANCY_CELL).max(axis=(1, 3))
+    return pooled > 0, OCCUPANCY_CELL
 
 
 def _level_index(scale: float) -> int:
@@ -196,23 +259,23 @@ def load_user_mask(path: Path, anchors_path: Path | None = None) -> MaskTemplate
     try:
         size_on_disk = path.stat().st_size
     except OSError as exc:
-        raise MaskArtError(f"cannot read mask file {path}: {exc.strerror or exc}") from exc
+        raise BadMaskFile(f"cannot read mask file {path}: {exc.strerror or exc}") from exc
     if size_on_disk > MAX_USER_BYTES:
-        raise MaskArtError(f"mask file {path} is {size_on_disk / 1e6:.0f} MB; the limit is {MAX_USER_BYTES / 1e6:.0f} MB")
+        raise BadMaskFile(f"mask file {path} is {size_on_disk / 1e6:.0f} MB; the limit is {MAX_USER_BYTES / 1e6:.0f} MB")
     data = path.read_bytes()
     try:
         image = Image.open(io.BytesIO(data))
         w, h = image.size
         if max(w, h) > MAX_USER_SIDE:
-            raise MaskArtError(f"mask file {path} is {w}x{h}; the limit is {MAX_USER_SIDE} px per side")
+            raise BadMaskFile(f"mask file {path} is {w}x{h}; the limit is {MAX_USER_SIDE} px per side")
         image.load()
-    except MaskArtError:
+    except BadMaskFile:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise MaskArtError(f"mask file {path} is not a readable image: {exc}") from exc
+        raise BadMaskFile(f"mask file {path} is not a readable image: {exc}") from exc
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if not has_alpha:
-        raise MaskArtError(
+        raise BadMaskFile(
             f"mask file {path} has no transparency ({image.mode}); save it as a PNG with an alpha channel "
             "so the face around the mask stays visible"
         )
@@ -220,7 +283,7 @@ def load_user_mask(path: Path, anchors_path: Path | None = None) -> MaskTemplate
     alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
     ys, xs = np.nonzero(alpha >= 128)
     if len(xs) == 0:
-        raise MaskArtError(f"mask file {path} is fully transparent")
+        raise BadMaskFile(f"mask file {path} is fully transparent")
     buffer = io.BytesIO()
     rgba.save(buffer, "PNG")
     png = buffer.getvalue()
@@ -234,18 +297,25 @@ def load_user_mask(path: Path, anchors_path: Path | None = None) -> MaskTemplate
         try:
             given = json.loads(anchors_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
-            raise MaskArtError(f"cannot read anchors file {anchors_path}: {exc}") from exc
+            raise BadMaskFile(f"cannot read anchors file {anchors_path}: {exc}") from exc
         if not isinstance(given, dict):
-            raise MaskArtError(f"anchors file {anchors_path} must hold a JSON object of name: [x, y]")
+            raise BadMaskFile(f"anchors file {anchors_path} must hold a JSON object of name: [x, y]")
         unknown = set(given) - set(ANCHOR_NAMES)
         if unknown:
-            raise MaskArtError(f"anchors file {anchors_path}: unknown anchor(s) {', '.join(sorted(unknown))}")
+            raise BadMaskFile(f"anchors file {anchors_path}: unknown anchor(s) {', '.join(sorted(unknown))}")
         anchors.update(given)
     name = path.stem
     return MaskTemplate(
         name=f"file:{name}",
         title=name,
         tags=("custom",),
-        anchors=_validate_anchors(name, anchors, (w, h)),
+        anchors=_validate_user_anchors(name, anchors, (w, h)),
         png=png,
     )
+
+
+def _validate_user_anchors(name: str, anchors: dict, size: tuple[int, int]) -> dict[str, tuple[float, float]]:
+    try:
+        return _validate_anchors(name, anchors, size)
+    except MaskArtError as exc:
+        raise BadMaskFile(str(exc)) from exc

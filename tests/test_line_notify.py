@@ -12,7 +12,7 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from line_fakes import PUSH, FakeLine, PresigningStorage, Reply, jpeg_size, masked_jpeg, plain_jpeg
+from line_fakes import PUSH, FakeLine, PresigningStorage, Reply, jpeg_size, masked_jpeg, offline_aws, plain_jpeg, running
 from moto import mock_aws
 
 from batch_job.detect.base import create_detector
@@ -25,27 +25,17 @@ from batch_job.storage import LocalStorage, MemoryStorage
 
 TOKEN = "tok-" + "Zx9" * 40  # a channel access token is ~170 characters
 USER = "U" + "4" * 32
-AWS_KEY, AWS_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch, tmp_path):
-    """Static IAM-user credentials and no shared config: presigning works offline and predictably."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CREDENTIAL_EXPIRATION", "LINE_CHANNEL_ACCESS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", AWS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", AWS_SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    offline_aws(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def line():
-    fake = FakeLine(TOKEN).start()
-    yield fake
-    fake.stop()
+    with running(TOKEN) as fake:
+        yield fake
 
 
 @pytest.fixture

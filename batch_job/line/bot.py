@@ -145,15 +145,20 @@ def handle_event(event: object, bot: Bot) -> None:
         log.warning("ignoring a webhook event that is not an object")
         return
     kind = event.get("type")
-    token = event.get("replyToken")
+    token = event.get("replyToken") if isinstance(event.get("replyToken"), str) else None
     message = event.get("message") if isinstance(event.get("message"), dict) else {}
     try:
         if kind == "message" and message.get("type") == "image":
             reply = image_reply(event, message, bot)
         elif kind == "message" and message.get("type") == "text":
-            reply = [TextMessage(text=command_reply(str(message.get("text", "")), _user_id(event), bot))]
+            text = command_reply(str(message.get("text", "")), _user_id(event), bot, _is_direct(event))
+            if text is None:
+                return
+            reply = [TextMessage(text=text)]
         elif kind == "message":
             log.info("not a photo: %s message", message.get("type"))
+            if not _is_direct(event):
+                return  # in a group, stickers and chatter are for the people, not for us
             reply = [TextMessage(text=NOT_A_PHOTO)]
         elif kind == "follow":
             reply = [TextMessage(text=HELP)]
@@ -238,7 +243,8 @@ def serve_result(path: str, storage: Storage) -> tuple[int, bytes]:
 # -- text commands and the per-user mask choice -------------------------------------------------
 
 
-def command_reply(text: str, user_id: str | None, bot: Bot) -> str:
+def command_reply(text: str, user_id: str | None, bot: Bot, direct: bool = True) -> str | None:
+    """The answer to a text message; None for chatter in a group (only commands get an answer there)."""
     word, _, argument = text.strip().partition(" ")
     word, argument = word.lower(), argument.strip()
     catalog = load_catalog()
@@ -248,7 +254,7 @@ def command_reply(text: str, user_id: str | None, bot: Bot) -> str:
         lines = [f"{m.name} - {m.title} ({', '.join(m.tags)})" for m in catalog.masks]
         return "Monster masks:\n" + "\n".join(lines) + "\n\nChoose one with: mask <name>"
     if word != "mask":
-        return "Send me a photo of people wearing white masks, or type help."
+        return "Send me a photo of people wearing white masks, or type help." if direct else None
     if not argument:
         return f"Your mask: {load_choice(user_id, bot)}. Change it with: mask <name> or mask random"
     if user_id is None:
@@ -303,6 +309,12 @@ def _user_id(event: dict) -> str | None:
     source = event.get("source")
     user = source.get("userId") if isinstance(source, dict) else None
     return user if isinstance(user, str) and user else None
+
+
+def _is_direct(event: dict) -> bool:
+    """A one-to-one chat (not a group or a multi-person chat), where the webhook may omit the source."""
+    source = event.get("source")
+    return not isinstance(source, dict) or source.get("type", "user") == "user"
 
 
 def _json(**fields) -> str:

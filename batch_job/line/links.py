@@ -58,7 +58,7 @@ def link_lifetime(settings: Settings, credentials=None, now: dt.datetime | None 
     note = ""
     if token and expiry is None:
         note = "signed with temporary credentials of unknown lifetime, so possibly sooner"
-        log.warning("presigning with a session token whose expiry is unknown; the links may die early")
+        log.info("presigning with a session token whose expiry is unknown; the links may die early")
     return Lifetime(wanted, now + dt.timedelta(seconds=wanted), note=note)
 
 

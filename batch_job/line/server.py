@@ -20,12 +20,21 @@ WEBHOOK_PATH = "/callback"
 
 
 def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int = 2) -> BotServer:
-    """A server whose webhook answers at once and handles events on ``workers`` threads.
+    """A server whose webhook answers at once and handles events on ``workers`` threads (sets ``bot.dispatch``).
 
     LINE recommends answering webhooks before processing: a photo takes about a second.
     """
     executor = cf.ThreadPoolExecutor(workers, thread_name_prefix="line-event")
-    bot.dispatch = executor.submit
+
+    def report(future: cf.Future) -> None:
+        # A future keeps its exception to itself; say it, or a failed event vanishes without a trace.
+        if future.exception() is not None:
+            log.error("a webhook event failed", exc_info=future.exception())
+
+    def dispatch(work) -> None:
+        executor.submit(work).add_done_callback(report)
+
+    bot.dispatch = dispatch
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "maskalbum-line"

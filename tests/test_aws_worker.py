@@ -1,0 +1,200 @@
+"""The Batch worker as Batch runs it: a process with the job's environment, judged by its exit code and
+by what it leaves in S3. A killed container and a Rekognition outage are both rerun (the next attempt)
+without duplicates, without losses, and without redoing finished photos.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from aws_fakes import (
+    FakeError,
+    FakeRekognition,
+    aws_env,
+    batch_container,
+    create_queue,
+    detect_faces_response,
+    moto_server,
+    process_env,
+    write_album,
+)
+from helpers import encode, gradient_image, scene_jpeg
+
+from batch_job import cloud, jobdef
+from batch_job.aws import BatchJobs
+from batch_job.s3storage import S3Storage
+from batch_job.settings import Settings
+from bench.synth import PersonSpec
+
+BUCKET = "maskalbum-worker"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def aws():
+    with moto_server() as endpoint, pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith(("AWS_", "MASKALBUM_"))]:
+            mp.delenv(key)
+        env = aws_env(endpoint)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        s3, batch, iam = boto3.client("s3"), boto3.client("batch"), boto3.client("iam")
+        s3.create_bucket(Bucket=BUCKET)
+        queue = create_queue(batch, iam)
+        role = iam.create_role(RoleName="maskalbum-job", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        definition = jobdef.fill(jobdef.load(jobdef.default_path()), "maskalbum:test", role, role)
+        jobs = BatchJobs(batch)
+        jobdef.register(definition, jobs)
+        root = S3Storage(s3, BUCKET)
+        yield SimpleNamespace(endpoint=endpoint, env=env, s3=s3, batch=batch, jobs=jobs, queue=queue, root=root)
+
+
+def submit(aws, album: Path, **settings) -> cloud.Submission:
+    s = Settings(bucket=BUCKET, job_queue=aws.queue, job_definition="maskalbum", region="us-east-1", **settings)
+    return cloud.submit_album(album, s, aws.root, aws.jobs, "us-east-1", today=dt.date(2026, 11, 28))
+
+
+def start(aws, job_id: str, index: int | None = None, attempt: int = 1, **extra: str) -> subprocess.Popen:
+    command, env = batch_container(aws.batch, job_id, index, attempt)
+    return subprocess.Popen(
+        [sys.executable, "-m", "batch_job", *command], env=process_env({**aws.env, **env, **extra}), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=120)
+    return proc.returncode, out
+
+
+def objects(aws, album_id: str, prefix: str) -> dict[str, str]:
+    """key -> ETag under albums/<id>/<prefix>."""
+    full = f"albums/{album_id}/{prefix}"
+    pages = aws.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=full)
+    return {o["Key"][len(full) :]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+
+def reused(log: str) -> int:
+    return int(re.search(r"(\d+) reused from an earlier attempt", log).group(1))
+
+
+def manifest(aws, album_id: str) -> list[dict]:
+    body = aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{album_id}/output/manifest.csv")["Body"].read()
+    return list(csv.DictReader(io.StringIO(body.decode())))
+
+
+def test_a_killed_container_reruns_without_duplicates_losses_or_redone_photos(aws, tmp_path):
+    people = [[PersonSpec(150 + 10 * i, asset=i % 2)] for i in range(6)]
+    album = write_album(tmp_path / "killed", {f"IMG_{i:04d}.jpg": scene_jpeg(p, size=(800, 600), seed=40 + i) for i, p in enumerate(people)})
+    sub = submit(aws, album, seed=3)
+    assert not sub.array  # six files, one shard: a plain job
+
+    first = start(aws, sub.shard_job_id)
+    deadline = time.monotonic() + 90
+    while not objects(aws, sub.album_id, "state/records/"):
+        assert first.poll() is None and time.monotonic() < deadline, finish(first)
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the whole container goes, pool workers too
+    first.wait()
+    kept = objects(aws, sub.album_id, "state/records/")
+    images = objects(aws, sub.album_id, "output/images/")
+    assert 1 <= len(kept) < 6, "the kill came too late to test anything"
+    assert not objects(aws, sub.album_id, "shards/")
+
+    code, log = finish(start(aws, sub.shard_job_id, attempt=2))
+    assert code == 0, log
+    assert reused(log) == len(kept)
+    after = objects(aws, sub.album_id, "state/records/")
+    assert len(after) == 6
+    assert {k: after[k] for k in kept} == kept  # finished photos were not redone (same objects)
+    assert {k: v for k, v in objects(aws, sub.album_id, "output/images/").items() if k in images} == images
+
+    code, log = finish(start(aws, sub.finalize_job_id))
+    assert code == 0, log
+    rows = manifest(aws, sub.album_id)
+    assert sorted(r["path"] for r in rows) == [f"IMG_{i:04d}.jpg" for i in range(6)]
+    assert all(r["status"] == "ok" for r in rows)
+    assert sorted(objects(aws, sub.album_id, "output/images/")) == [f"IMG_{i:04d}.jpg" for i in range(6)]
+    zipped = aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/album.zip")["Body"].read()
+    with zipfile.ZipFile(io.BytesIO(zipped)) as zf:
+        names = zf.namelist()
+    assert len(names) == len(set(names)) == 8  # six photos, manifest.csv, faces.csv
+
+
+def test_a_rekognition_outage_fails_the_attempt_and_the_next_one_finishes(aws, tmp_path):
+    album = write_album(
+        tmp_path / "outage",
+        {f"IMG_{i}.jpg": encode(gradient_image((320 + 10 * i, 240)), "JPEG") for i in range(4)},
+    )
+    sub = submit(aws, album, detector="rekognition", max_attempts=2, rekognition_concurrency=2)
+    answered = threading.Lock()
+    state = {"calls": 0}
+
+    def first_call_only(_image: bytes) -> dict:
+        with answered:
+            state["calls"] += 1
+            if state["calls"] > 1:
+                raise FakeError("InternalServerError", "service is having a bad day", status=500)
+        return detect_faces_response([])
+
+    with FakeRekognition(first_call_only, latency=0.05) as fake:
+        code, log = finish(start(aws, sub.shard_job_id, AWS_ENDPOINT_URL_REKOGNITION=fake.url))
+    assert code == 75, log
+    assert "InternalServerError" in log
+    assert len(objects(aws, sub.album_id, "state/records/")) == 1  # only the photo that got an answer
+    assert not objects(aws, sub.album_id, "shards/")
+
+    with FakeRekognition(lambda _image: detect_faces_response([]), latency=0.05) as fake:
+        code, log = finish(start(aws, sub.shard_job_id, attempt=2, AWS_ENDPOINT_URL_REKOGNITION=fake.url))
+        assert fake.served == 3  # the three unfinished photos, not the finished one
+    assert code == 0, log
+    assert reused(log) == 1
+    code, log = finish(start(aws, sub.finalize_job_id))
+    assert code == 0, log
+    rows = manifest(aws, sub.album_id)
+    assert [(r["path"], r["status"], r["detector"]) for r in rows] == [(f"IMG_{i}.jpg", "no_faces", "rekognition") for i in range(4)]
+    summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())
+    assert (summary["photos"], summary["no_faces"], summary["job_id"]) == (4, 4, sub.finalize_job_id)
+
+
+def test_configuration_faults_exit_2_and_are_not_retried(aws, tmp_path):
+    album = write_album(tmp_path / "cfg", {"a.jpg": encode(gradient_image((400, 300)), "JPEG")})
+    sub = submit(aws, album)
+    code, log = finish(start(aws, sub.shard_job_id, AWS_BATCH_JOB_ARRAY_INDEX="5"))
+    assert code == 2 and "shard 5 does not exist" in log
+    code, log = finish(start(aws, sub.shard_job_id, MASKALBUM_ALBUM_ID=""))
+    assert code == 2 and "MASKALBUM_ALBUM_ID" in log
+    code, log = finish(start(aws, sub.shard_job_id, MASKALBUM_SEED="seven"))
+    assert code == 2 and "seed" in log
+
+
+def test_storage_faults_exit_74(aws, tmp_path):
+    album = write_album(tmp_path / "s3down", {"a.jpg": encode(gradient_image((400, 320)), "JPEG")})
+    sub = submit(aws, album)
+    # Nothing listens on port 9 of localhost: every S3 call fails to connect.
+    code, log = finish(start(aws, sub.shard_job_id, AWS_ENDPOINT_URL="http://127.0.0.1:9", MASKALBUM_MAX_ATTEMPTS="1"))
+    assert code == 74, log
+    code, log = finish(start(aws, sub.shard_job_id, MASKALBUM_ALBUM_ID="no_such_album-20260101-000000"))
+    assert code == 74 and "no input manifest" in log
+
+
+def test_worker_help_lists_the_exit_codes():
+    result = subprocess.run([sys.executable, "-m", "batch_job", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0
+    for code in ("74", "75", "76", "77", "MASKALBUM_ALBUM_ID", "AWS_BATCH_JOB_ARRAY_INDEX"):
+        assert code in result.stdout

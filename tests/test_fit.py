@@ -1,0 +1,146 @@
+"""Geometry: known landmarks to expected pixel positions; the mesh warp; coverage of the painted mask."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from batch_job.detect.face import Box, Face, Point, Pose
+from batch_job.fit import CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
+from batch_job.paint import PaintJob, paint
+from batch_job.warp import Mesh, map_points, warp, warp_image
+from masks.catalog import ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_to_template, coverage_polygon
+
+IDX = {n: i for i, n in enumerate(ANCHOR_NAMES)}
+
+# A frontal face in eye distances, Rekognition landmark names (x right, y down from the eye midpoint).
+FRONTAL = {
+    "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
+    "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
+    "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
+    "midJawlineRight": (0.87, 1.1), "upperJawlineRight": (1.06, 0.25),
+}  # fmt: skip
+
+
+def make_face(d: float = 100.0, centre=(500.0, 400.0), roll_deg: float = 0.0, points=FRONTAL) -> Face:
+    """The canonical face scaled to eye distance ``d``, turned counter-clockwise by ``roll_deg`` as displayed."""
+    a = math.radians(roll_deg)
+    # Counter-clockwise on screen (y down) is a negative angle in image coordinates.
+    c, s = math.cos(-a), math.sin(-a)
+    lm = {}
+    for name, (x, y) in points.items():
+        px, py = x * d, y * d
+        lm[name] = Point(centre[0] + c * px - s * py, centre[1] + s * px + c * py)
+    return Face(Box(centre[0] - d, centre[1] - 0.6 * d, 2 * d, 2.4 * d), 0.9, lm, Pose(roll=roll_deg))
+
+
+def test_frontal_anchor_targets_land_on_the_canonical_layout():
+    face = make_face(d=100, centre=(500, 400))
+    targets = anchor_targets(face)
+    for name in ("eye_left", "eye_right", "nose_tip", "jaw_left_low", "jaw_right_low"):
+        cx, cy = CANONICAL[name]
+        assert targets[IDX[name]] == pytest.approx((500 + 100 * cx, 400 + 100 * cy), abs=1.0), name
+    # The chin target overshoots the landmarked chin by CHIN_OVERSHOOT eye distances.
+    assert targets[IDX["chin"]] == pytest.approx((500, 400 + 100 * (1.62 + CHIN_OVERSHOOT)), abs=0.5)
+    # Cheek points are read off the jaw line at the nose bridge's and nose tip's heights.
+    assert targets[IDX["cheek_left"]][1] == pytest.approx(targets[IDX["nose_bridge"]][1], abs=0.5)
+    assert targets[IDX["jaw_right_nose"]][1] == pytest.approx(targets[IDX["nose_tip"]][1], abs=0.5)
+    assert targets[IDX["jaw_left_nose"]][0] < 500 - 95
+
+
+@pytest.mark.parametrize("roll", [-90, -30, 0, 25, 60, 180])
+def test_targets_follow_roll_at_any_angle(roll):
+    upright = anchor_targets(make_face(d=80, centre=(0, 0)))
+    rolled = anchor_targets(make_face(d=80, centre=(0, 0), roll_deg=roll))
+    a = math.radians(-roll)
+    rot = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    assert rolled == pytest.approx(upright @ rot.T, abs=1e-6)
+
+
+def test_mesh_maps_anchors_exactly_and_does_not_fold(catalog):
+    template = catalog.get("respirator")
+    for roll in (0, 30, -45):
+        fit = fit_template(template, make_face(d=120, roll_deg=roll))
+        assert folded_triangles(fit.mesh) == 0
+        mapped = map_points(fit.mesh, template_points(template))
+        assert mapped == pytest.approx(anchor_targets(make_face(d=120, roll_deg=roll)), abs=1e-6)
+
+
+def test_turned_face_compresses_the_far_side():
+    # Yaw: the nose moves right, the right jaw comes in (far side), the left stays (near side).
+    turned = dict(FRONTAL, nose=(0.25, 0.6), midJawlineRight=(0.55, 1.1), upperJawlineRight=(0.7, 0.25),
+                  eyeRight=(0.45, 0.0), mouthRight=(0.3, 1.0))  # fmt: skip
+    face = make_face(d=100, centre=(0, 0), points=turned)
+    t = anchor_targets(face)
+    left_width = t[IDX["nose_tip"]][0] - t[IDX["jaw_left_nose"]][0]
+    right_width = t[IDX["jaw_right_nose"]][0] - t[IDX["nose_tip"]][0]
+    assert right_width < 0.75 * left_width
+    # The far (right) side is pushed out a little for the mask wrapping round the cheek.
+    plain = dict(turned)
+    assert t[IDX["jaw_right_low"]][0] > 100 * plain["midJawlineRight"][0]
+
+
+def test_identity_warp_reproduces_the_source():
+    rng = np.random.default_rng(0)
+    source = rng.random((60, 80, 4)).astype(np.float32)
+    pts = np.array([[0, 0], [80, 0], [80, 60], [0, 60], [40, 30]], float)
+    tris = np.array([[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]])
+    out = warp(source, Mesh(pts, pts, tris), (0, 0, 80, 60))
+    assert np.abs(out[1:-1, 1:-1] - source[1:-1, 1:-1]).max() < 1e-5
+
+
+def test_warp_has_no_seams_between_triangles(catalog):
+    # A flat template through a strongly bent mesh stays flat inside: no gaps, no double-painted edges.
+    from PIL import Image
+
+    flat = np.ones((200, 200, 4), np.float32)
+    src = np.array([[0, 0], [200, 0], [200, 200], [0, 200], [100, 100]], float)
+    dst = np.array([[10, 5], [190, 30], [170, 195], [5, 180], [120, 80]], float)
+    mesh = Mesh(src, dst, np.array([[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]]))
+    out = warp(flat, mesh, (0, 0, 200, 200))
+    image = Image.frombytes("RGBa", (200, 200), (flat * 255).astype(np.uint8).tobytes())
+    fast = np.asarray(warp_image(image, mesh, (0, 0, 200, 200)), dtype=np.float32) / 255
+    inner = Image.new("L", (200, 200), 0)
+    from PIL import ImageDraw
+
+    shrunk = dst[:4] + (dst[4] - dst[:4]) * 0.05
+    ImageDraw.Draw(inner).polygon([tuple(p) for p in shrunk], fill=255)
+    inside = np.asarray(inner) > 0
+    assert out[inside].min() > 0.999
+    assert fast[inside].min() > 0.99
+
+
+def test_fitted_mask_covers_its_coverage_polygon_on_the_face(catalog):
+    # Every mask, fitted on a frontal face, is opaque over the surgical-mask area it replaces.
+    from PIL import Image, ImageDraw
+
+    face = make_face(d=90, centre=(300, 200))
+    region = (np.array([(300 + 90 * x, 200 + 90 * y) for x, y in coverage_polygon()]))
+    for template in catalog.masks:
+        pixels = np.zeros((520, 600, 3), np.uint8)
+        painted = paint(pixels, [PaintJob(face, template, seed=0)], keep_alpha=True)[0]
+        x0, y0, x1, y1 = painted.box
+        alpha = np.zeros((520, 600), np.float32)
+        alpha[y0:y1, x0:x1] = painted.alpha
+        stencil = Image.new("L", (600, 520), 0)
+        draw = ImageDraw.Draw(stencil)
+        # The coverage polygon shrunk by 6% towards its centre (the art's anti-aliased rim is
+        # outside it), less the eye circles, which every mask leaves clear.
+        centre = region.mean(axis=0)
+        draw.polygon([tuple(p) for p in centre + (region - centre) * 0.94], fill=255)
+        r = (EYE_CLEAR_RADIUS + 0.03) * 90
+        for ex in (255, 345):
+            draw.ellipse([ex - r, 200 - r, ex + r, 200 + r], fill=0)
+        inside = np.asarray(stencil) > 0
+        assert alpha[inside].mean() > 0.99, template.name
+        # The eyes stay clear.
+        for ex in (255, 345):
+            assert alpha[195:205, ex - 5 : ex + 5].max() < 0.05, template.name
+
+
+def test_canonical_to_template_matches_anchors(catalog):
+    template = catalog.get("cat")
+    for name in ANCHOR_NAMES:
+        assert canonical_to_template(template, np.array(CANONICAL[name]))[0] == pytest.approx(template.anchors[name], abs=1.0)
