@@ -6,6 +6,7 @@ Run from the repository root::
     python masks/draw.py            # draw every mask + catalog.json
     python masks/draw.py cat oni    # redraw only some masks (catalog is still rewritten)
     python masks/draw.py -j1        # no worker processes (default -j2)
+    python masks/draw.py --coverage-wins   # see EYE_CLEARANCE_WINS
     python -m masks.draw
 
 Everything is drawn with numpy + Pillow only.  Each mask is modelled as a
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -68,6 +70,12 @@ COVER_HALF = [(0.0, 0.14), (0.55, 0.16), (1.06, 0.24), (1.10, 0.62),
               (0.96, 1.12), (0.66, 1.60), (0.0, 1.92)]
 EYE_R = 0.28                       # alpha must be 0 within this radius
 EYE_CUT = EYE_R + 1.5 / D          # cut a little wider so the AA band sits outside EYE_R
+# The coverage polygon and the eye-clearance circles overlap (~9.8k template px just under
+# each eye, 0.15-0.28 d below the eye line): both rules cannot hold there.
+#   True  -> eye clearance wins: alpha 0 inside r = 0.28 d; opaque on the rest of the polygon.
+#   False -> coverage wins: the whole polygon is opaque; eyes are cleared only outside it.
+# Switch from the command line with --coverage-wins.
+EYE_CLEARANCE_WINS = True
 BORDER = 12                        # transparent border in template px
 X_MAX = (W / 2 - BORDER - 2) / D   # furthest |x| art may reach (straps)
 
@@ -81,14 +89,16 @@ def anchors_px(overrides=None):
 def cover_polygon_d():
     right = COVER_HALF
     left = [(-x, y) for x, y in reversed(right[1:-1])]
-    return right + [(0.0, right[-1][1])][:0] + left
+    return right + left
 
 
 # --------------------------------------------------------------------------
 # small numeric helpers
 # --------------------------------------------------------------------------
 def sstep(e0, e1, x):
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    d = np.asarray(e1 - e0, dtype=F32)
+    d = np.where(np.abs(d) < 1e-9, 1e-9, d)
+    t = np.clip((x - e0) / d, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 
@@ -461,8 +471,14 @@ def finish(rgb, a):
     ys, xs = np.mgrid[0:H, 0:W].astype(F32)
     X = (xs + 0.5 - OX) / D
     Y = (ys + 0.5 - OY) / D
+    zone = np.zeros((H, W), bool)
     for ex in (-0.5, 0.5):
-        al = np.where((X - ex) ** 2 + Y ** 2 <= EYE_R ** 2, 0.0, al)
+        zone |= (X - ex) ** 2 + Y ** 2 <= EYE_R ** 2
+    if not EYE_CLEARANCE_WINS:
+        img = Image.new("L", (W, H), 0)
+        ImageDraw.Draw(img).polygon([(OX + D * x - 0.5, OY + D * y - 0.5) for x, y in cover_polygon_d()], fill=255)
+        zone &= np.asarray(img) == 0
+    al = np.where(zone, 0.0, al)
     al[:BORDER, :] = 0
     al[-BORDER:, :] = 0
     al[:, :BORDER] = 0
@@ -491,9 +507,13 @@ def outline_mask(win, right_pts, n=20, eye_cut=EYE_CUT, round_corners=0.006):
 
 
 def cut_eyes(win, m, r=EYE_CUT):
+    zone = np.zeros(win.shape, bool)
     for ex in (-0.5, 0.5):
-        m = m * (((win.X - ex) ** 2 + win.Y ** 2) > r * r)
-    return m.astype(F32)
+        zone |= ((win.X - ex) ** 2 + win.Y ** 2) <= r * r
+    if not EYE_CLEARANCE_WINS:
+        keep = blur(win.poly(cover_polygon_d()), 2.0 * SS) > 0.02     # polygon grown by ~4 px
+        zone &= ~keep
+    return (m * ~zone).astype(F32)
 
 
 def eye_clear(win, r=EYE_CUT):
@@ -882,12 +902,12 @@ def mask_grin():
     wipe = catmull([(-0.24, 1.1), (-0.2, 1.3), (-0.1, 1.5), (0.02, 1.62)], closed=False, n=10)
     dist, tpos, sd, tot = w.curve_field(wipe, maxd=0.1)
     t = np.clip(tpos / tot, 0, 1)
-    smear_b = bristles(dist * sd, tpos, 417)
-    wipe_a = sstep(0.065, 0.02, dist) * (0.55 - 0.45 * t) * sstep(0.3, 0.7, smear_b)
-    paint = np.maximum(paint, wipe_a)
+    smear_b = blur(bristles(dist * sd * 0.35, tpos, 417), 3.0)
+    wipe_a = sstep(0.085, 0.015, dist + 0.02 * (edge_noise - 0.5)) * (0.5 - 0.4 * t) * (0.55 + 0.45 * smear_b) * m
     paint = np.clip(paint, 0, 1) * m
     thick = paint * (0.6 + 0.4 * w.noise(412, 40, octaves=2))
     hh = hh + K * 0.003 * thick
+    col = lerp(col, np.array([0.62, 0.16, 0.16], F32)[None, None, :], wipe_a[..., None])
     col = lerp(col, lerp(dark_red[None, None, :], red[None, None, :], (0.5 + 0.5 * n2)[..., None]),
                (0.96 * paint)[..., None])
 
@@ -1242,7 +1262,7 @@ def mask_cat():
         up = (np.abs(x) < 0.22) & (y < 0.5)
         return np.where(up, -np.pi / 2 + 0.8 * x, np.arctan2(vy, vx))
 
-    fur_body(s, w, m, form, col, seed=603, length=0.085, spacing=0.012, width=7, angle_fn=angle,
+    fur_body(s, w, m, form, col, seed=603, tone_lo=0.84, fur_h=0.003, length=0.085, spacing=0.012, width=7, angle_fn=angle,
              len_fn=lambda x, y: 0.65 + 0.55 * np.clip(np.abs(x) / 1.1, 0, 1))
     # pink nose (soft rounded triangle)
     nw = Win(-0.2, 0.4, 0.2, 0.72)
@@ -1321,7 +1341,7 @@ def mask_bear():
         a = np.arctan2(y - 0.75, x)
         return np.arctan2(np.sin(a) + 0.3, np.cos(a))
 
-    fur_body(s, w, m, form, col, seed=703, length=0.09, spacing=0.012, width=7, angle_fn=angle,
+    fur_body(s, w, m, form, col, seed=703, tone_lo=0.82, fur_h=0.003, length=0.09, spacing=0.012, width=7, angle_fn=angle,
              len_fn=lambda x, y: np.where(((x / 0.52) ** 2 + ((y - 0.98) / 0.5) ** 2) < 1, 0.55, 1.1))
     # big glossy nose
     nw = Win(-0.3, 0.4, 0.3, 0.86)
@@ -1731,7 +1751,7 @@ def mask_dragon():
     spikes = w.zeros()
     spike_h = w.zeros()
     for side in (-1, 1):
-        for (y0, ln, wd) in ((0.6, 0.27, 0.085), (0.79, 0.23, 0.075), (0.96, 0.17, 0.06)):
+        for (y0, ln, wd) in ((0.6, 0.27, 0.11), (0.79, 0.24, 0.1), (0.96, 0.18, 0.08)):
             x0 = 1.08 - 0.1 * (y0 - 0.6) / 0.36
             a = (side * (x0 - 0.04), y0 + 0.01)
             b = (side * (x0 + ln), y0 - 0.07)
@@ -1968,15 +1988,22 @@ def write_catalog():
             "anchors": anchors_px(spec.get("anchors")),
             "description": spec["description"],
         })
-    CATALOG.write_text(json.dumps(cat, indent=2) + "\n")
+    txt = json.dumps(cat, indent=2)
+    # keep [x, y] pairs on one line
+    txt = re.sub(r"\[\s+(-?[\d.]+),\s+(-?[\d.]+)\s+\]", r"[\1, \2]", txt)
+    txt = re.sub(r'\[\s+("[^"\]]*"(?:,\s+"[^"\]]*")*)\s+\]', lambda mo: "[" + re.sub(r",\s+", ", ", mo.group(1)) + "]", txt)
+    CATALOG.write_text(txt + "\n")
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     jobs = 2
     names = []
+    global EYE_CLEARANCE_WINS
     for a in argv:
-        if a.startswith("-j"):
+        if a == "--coverage-wins":
+            EYE_CLEARANCE_WINS = False
+        elif a.startswith("-j"):
             jobs = int(a[2:] or 1)
         elif not a.startswith("-"):
             names.append(a)

@@ -55,10 +55,12 @@ def point_in_poly(X, Y, poly):
     return inside
 
 
-def check(cat, verbose=True):
+def check(cat, verbose=True, coverage_wins=False, names=None):
     ok = True
     rows = []
     for m in cat["masks"]:
+        if names and m["name"] not in names:
+            continue
         im = Image.open(HERE / m["file"])
         a = np.asarray(im.convert("RGBA"))[..., 3].astype(np.float32) / 255.0
         h, w = a.shape
@@ -73,7 +75,11 @@ def check(cat, verbose=True):
         de = np.minimum(np.hypot(X + 0.5, Y), np.hypot(X - 0.5, Y))
         eyes = de <= EYE_R
         conflict = poly & (de <= EYE_R + AA_BAND)
-        need = poly & ~conflict
+        if coverage_wins:              # polygon must be opaque everywhere; eyes only cleared outside it
+            need = poly
+            eyes = eyes & ~_near(poly, 4)
+        else:
+            need = poly & ~conflict
         min_cov = float(a[need].min())
         min_cov_all = float(a[poly].min())
         max_eye = float(a[eyes].max())
@@ -97,8 +103,19 @@ def check(cat, verbose=True):
             print(f"{r[0]:11s} {r[1]:16.3f} {r[2]:10.3f} {r[3]:11d} {r[4]:10.3f} {r[5]:11.3f} "
                   f"{r[6]:12.3f} {str(r[7]):>5s} {r[8] / 1024:6.0f}  {'OK' if r[9] else 'FAIL'}")
         print("note: 'conflict px' = pixels of the coverage polygon that lie inside an eye circle "
-              "(r=0.28 d) or its 4 px AA band; the two rules contradict there and eye clearance wins.")
+              "(r=0.28 d) or its 4 px AA band; the two rules contradict there and "
+              + ("coverage wins (eye circles checked outside the polygon only)." if coverage_wins
+                 else "eye clearance wins (minA(poly-eyeAA) is the checked number)."))
     return ok
+
+
+def _near(mask, px):
+    """Pixels within px of mask (square dilation)."""
+    out = mask.copy()
+    for dy in range(-px, px + 1):
+        for dx in range(-px, px + 1):
+            out |= np.roll(np.roll(mask, dy, 0), dx, 1)
+    return out
 
 
 def checker(w, h, sq=24, c1=150, c2=175):
@@ -200,6 +217,8 @@ def main(argv=None):
                     help="left and right eye centre in the face photo: x1,y1,x2,y2")
     ap.add_argument("--out", default="/tmp/maskart")
     ap.add_argument("--check-only", action="store_true")
+    ap.add_argument("--coverage-wins", action="store_true",
+                    help="check the art drawn with `draw.py --coverage-wins` (polygon beats eye circles)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -211,7 +230,7 @@ def main(argv=None):
             print("on face:", on_face(cat, out, args.face, eyes, names=args.names))
         else:
             print(f"face photo {args.face} not found; skipping on-face preview")
-    ok = check(cat)
+    ok = check(cat, coverage_wins=args.coverage_wins, names=args.names)
     print("coverage contract:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
 
