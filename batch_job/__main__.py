@@ -22,7 +22,7 @@ from batch_job.errors import DetectorError, StorageError, UsageError
 log = logging.getLogger("batch_job.worker")
 
 EXIT_OK, EXIT_BUG, EXIT_CONFIG = 0, 1, 2
-# Every infrastructure fault is a 7x code: the job definition retries "7*" and nothing else of ours.
+# Every infrastructure fault is a 7x code: the job definition retries "7*", never 1 or 2.
 EXIT_STORAGE, EXIT_SERVICE, EXIT_DETECTOR, EXIT_WORKER = 74, 75, 76, 77
 
 EPILOG = """\
@@ -34,7 +34,7 @@ environment:
   AWS_BATCH_JOB_ARRAY_INDEX  this child's shard (absent for a single job: shard 0)
   AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JOB_ID   for the logs and the album summary
 
-exit codes (the job definition retries every 7x code, and nothing else):
+exit codes (job_definition.json retries the 7x codes, never 1 or 2):
   0   done; photos that failed are rows of the manifest, not a failed job
   1   unexpected error (a bug): not retried
   2   bad configuration (environment, settings, shard index): not retried

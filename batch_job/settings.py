@@ -42,7 +42,7 @@ class Settings:
     all_faces: bool = False
     min_face_px: int = 24  # faces narrower than this are left alone ("too_small")
     # -- limits and speed ---------------------------------------------------------------------
-    detect_threshold: float = 0.4
+    detect_threshold: float = 0.33
     max_pixels: int = 256_000_000
     workers: int = 0  # 0: one per CPU core
     # -- AWS ----------------------------------------------------------------------------------

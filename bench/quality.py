@@ -191,18 +191,22 @@ def summarize(results: list[CaseResult]) -> dict:
     }
 
 
-def contact_sheet(pairs: list[tuple[str, Image.Image, Image.Image]], path: Path, cell: int = 360) -> None:
-    cols = 2
-    rows = len(pairs)
-    sheet = Image.new("RGB", (cols * cell * 2 + 30, rows * (cell + 24) + 10), (24, 24, 24))
+def contact_sheet(pairs: list[tuple[str, Image.Image, Image.Image]], path: Path, cell: int = 300) -> None:
+    """Before | after pairs, two pairs per row, each picture fitted into a ``cell`` square."""
+    per_row = 2
+    label_h = 18
+    rows = -(-len(pairs) // per_row)
+    width = per_row * (2 * cell + 12) + 12
+    sheet = Image.new("RGB", (width, rows * (cell + label_h + 10) + 10), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     for i, (label, before, after) in enumerate(pairs):
-        y = 10 + i * (cell + 24)
+        x = 12 + (i % per_row) * (2 * cell + 12)
+        y = 10 + (i // per_row) * (cell + label_h + 10)
+        draw.text((x, y), label, fill=(230, 230, 230))
         for j, img in enumerate((before, after)):
             thumb = img.copy()
-            thumb.thumbnail((cell * 2 - 10, cell))
-            sheet.paste(thumb, (10 + j * (cell * 2 + 10), y + 20))
-        draw.text((12, y + 4), f"{label}: before | after", fill=(230, 230, 230))
+            thumb.thumbnail((cell, cell), Image.Resampling.LANCZOS)
+            sheet.paste(thumb, (x + j * cell + (cell - thumb.width) // 2, y + label_h + (cell - thumb.height) // 2))
     sheet.save(path)
 
 
@@ -232,11 +236,11 @@ def main() -> int:
         results.extend(case_results)
         if name.startswith("single"):
             spec = people[0]
-            showcase = spec.face_width in (100, 200, 400) and spec.roll in (0, 30) and spec.yaw in (-45, -15, 0, 15, 45)
-            if showcase and len(pairs) < 14:
+            showcase = spec.face_width in (100, 400) and spec.roll in (0, 30) and spec.yaw in (-45, -15, 0, 30)
+            if showcase and len(pairs) < 16:
                 label = f"{name} w={spec.face_width:.0f} yaw={spec.yaw:+.0f} roll={spec.roll:+.0f}"
                 pairs.append((label, crop_face(scene.image, scene.faces[0]), crop_face(after, scene.faces[0])))
-        elif len([p for p in pairs if p[0].startswith("group")]) < 3:
+        elif len([p for p in pairs if p[0].startswith("group")]) < 4:
             pairs.append((name, scene.image, after))
     summary = summarize(results)
     summary["seconds"] = round(time.perf_counter() - started, 1)

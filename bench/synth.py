@@ -101,7 +101,9 @@ def surgical_mask_polygon(asset: FaceAsset) -> np.ndarray:
     below = oval[(oval - mid) @ ey > top_h + 0.06 * d]
     centre = mid + ey * 0.8 * d
     angle = np.arctan2((below - centre) @ ey, (below - centre) @ ex)
-    lower = below[np.argsort(angle)]  # right side (angle ~0) -> chin (pi/2) -> left side (pi)
+    # Angles run from the top of the right side (-pi/2) round the chin to the top of the left side (3 pi/2).
+    angle = np.mod(angle + np.pi / 2, 2 * np.pi) - np.pi / 2
+    lower = below[np.argsort(angle)]
     # Under the chin the mask hangs a little lower than the jaw, and it wraps
     # slightly wider than the face oval at the sides.
     chin = asset.mesh[CHIN, :2]
@@ -175,10 +177,11 @@ def _head_depth(asset: FaceAsset, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     mid, ex, ey, d = _face_frame(asset)
     mesh = asset.mesh
     pts = np.column_stack([x.ravel(), y.ravel()])
-    # Inverse-distance weighting over the 8 nearest mesh points.
+    # Inverse-distance weighting over the 12 nearest mesh points.
     dist2 = ((pts[:, None, :] - mesh[None, :, :2]) ** 2).sum(axis=2)
-    near = np.argpartition(dist2, 8, axis=1)[:, :8]
-    nd = np.take_along_axis(dist2, near, axis=1) + (0.02 * d) ** 2
+    near = np.argpartition(dist2, 12, axis=1)[:, :12]
+    # A generous softening term keeps the surface smooth (a spiky nose folds the render).
+    nd = np.take_along_axis(dist2, near, axis=1) + (0.12 * d) ** 2
     weights = 1.0 / nd
     z_face = (weights * mesh[near, 2]).sum(axis=1) / weights.sum(axis=1)
     centre = mid + ey * 0.55 * d

@@ -41,6 +41,8 @@ def moto_server():
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
+    # moto's state is per process, not per server: start every server from nothing.
+    urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset", method="POST"), timeout=10).read()
     request = urllib.request.Request(
         url + "/moto-api/config", data=json.dumps({"batch": {"use_docker": False}}).encode(), method="POST"
     )

@@ -99,3 +99,26 @@ def test_registration_is_idempotent(definition, monkeypatch):
         arn2, reused2 = jobdef.register(newer, jobs)
         assert (arn2.endswith("maskalbum:2"), reused2) == (True, False)
         assert jobdef.register(definition, jobs) == (arn, True)  # the older content is still ACTIVE
+
+
+def test_the_iam_examples_grant_what_the_code_calls():
+    import json
+    from pathlib import Path
+
+    folder = Path(jobdef.__file__).resolve().parent.parent / "infra" / "batch"
+    policies = {p.name: json.loads(p.read_text()) for p in folder.glob("*.json")}
+
+    def actions(name: str) -> set[str]:
+        found = set()
+        for statement in policies[name].get("Statement", []):
+            listed = statement["Action"]
+            found.update([listed] if isinstance(listed, str) else listed)
+        return found
+
+    # The container: reads input, writes outputs and records, aborts a failed zip upload, calls DetectFaces.
+    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:AbortMultipartUpload", "rekognition:DetectFaces"} <= actions("job-role-policy.json")
+    # The submitter: uploads, stale-shard cleanup, jobs, and handing the roles to Batch.
+    assert {"s3:PutObject", "s3:DeleteObject", "batch:SubmitJob", "batch:DescribeJobs", "batch:RegisterJobDefinition",
+            "batch:DescribeJobDefinitions", "batch:TagResource", "iam:PassRole"} <= actions("submitter-policy.json")  # fmt: skip
+    assert policies["ecs-tasks-trust.json"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert policies["bucket-lifecycle.json"]["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1

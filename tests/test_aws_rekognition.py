@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 
 import boto3
 import numpy as np
@@ -21,7 +22,7 @@ from PIL import Image
 
 from batch_job.aws import ServiceUnavailable, rekognition_client
 from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
-from batch_job.detect.rekognition import ATTRIBUTES, MAX_BYTES, SEND_LONG_SIDE, RekognitionDetector
+from batch_job.detect.rekognition import ATTRIBUTES, MAX_BYTES, SEND_LONG_SIDE, Pacer, RekognitionDetector
 from batch_job.imaging import Photo
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
@@ -213,6 +214,17 @@ def test_throttling_past_the_last_attempt_stops_the_shard(creds):
     assert fake.served == 0
 
 
+def test_a_throttled_answer_widens_the_shared_interval(creds, tmp_path):
+    with FakeRekognition(one_face, latency=0.01, throttle_first=1) as fake:
+        client = rekognition_client(Settings(region="us-east-1", retry_mode="standard", max_attempts=3), fake.url)
+        pacer = Pacer(10, tmp_path / "pace")
+        pacer.attach(client)
+        RekognitionDetector(client).detect(Photo(encode(Image.new("RGB", (300, 200)), "JPEG")))
+    _slot, interval = map(float, (tmp_path / "pace").read_text().split())
+    assert fake.throttled == 1
+    assert interval == pytest.approx(0.1 * Pacer.WIDEN * Pacer.NARROW)  # widened by the throttle, narrowed by the answer
+
+
 def test_requests_in_flight_are_bounded(creds):
     settings = Settings(region="us-east-1", rekognition_concurrency=2)
     photos = [Photo(encode(Image.new("RGB", (300, 200), (i * 30, 90, 90)), "JPEG")) for i in range(6)]
@@ -226,3 +238,23 @@ def test_requests_in_flight_are_bounded(creds):
             t.join()
     assert found == [1] * 6
     assert fake.max_in_flight == 2
+
+
+def test_pacing_spaces_request_starts_across_clients(creds, tmp_path):
+    # Two clients with their own Pacer objects sharing one schedule file: two worker processes.
+    photos = [Photo(encode(Image.new("RGB", (300, 200), (i * 30, 90, 90)), "JPEG")) for i in range(6)]
+    with FakeRekognition(one_face, latency=0.05, tps=4) as fake:
+        detectors = []
+        for _ in range(2):
+            client = rekognition_client(Settings(region="us-east-1", retry_mode="standard", max_attempts=1), fake.url)
+            Pacer(3.6, tmp_path / "pace").attach(client)  # a little under the ceiling, as docs/AWS.md says
+            detectors.append(RekognitionDetector(client, concurrency=3))
+        started = time.monotonic()
+        threads = [threading.Thread(target=detectors[i % 2].detect, args=(p,)) for i, p in enumerate(photos)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.monotonic() - started
+    assert (fake.served, fake.throttled) == (6, 0)  # never over 4 per second, so never throttled
+    assert elapsed >= 5 / 3.6 - 0.05  # six starts, 1/3.6 s apart

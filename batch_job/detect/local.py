@@ -255,7 +255,7 @@ def landmarks_from_mesh(mesh: np.ndarray) -> dict[str, Point]:
 class LocalDetector:
     name = "local"
 
-    def __init__(self, threshold: float = 0.4, threads: int = 1) -> None:
+    def __init__(self, threshold: float = 0.33, threads: int = 1) -> None:
         self._centerface = CenterFace(threshold, threads)
         self._mesh = FaceMesh(threads)
 

@@ -39,6 +39,7 @@ MIN_SIDE = 80  # DetectFaces' minimum width and height
 SEND_LONG_SIDE = 1920
 JPEG_QUALITIES = (90, 80, 70)
 ATTRIBUTES = ["DEFAULT", "FACE_OCCLUDED"]
+THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException"}
 
 # The request's fault, not the service's: the photo gets a row and the shard goes on.
 PHOTO_FAULTS = {
@@ -105,39 +106,63 @@ def faces_from_response(
 
 
 class Pacer:
-    """Spaces the starts of DetectFaces requests ``1 / tps`` apart across every process on this machine.
+    """Spaces the starts of DetectFaces requests across every process on this machine.
 
     botocore's retry modes only react once a request was throttled, and adaptive
     mode learns per client object, i.e. per worker process: against a quota,
     independent processes retrying after random backoffs keep it only about three
-    quarters busy (bench/RESULTS.md, "Cloud throughput"). A shared schedule in a
-    lock file (the processes share nothing else) keeps the container just under
-    its share of the quota instead. Retries are paced too: this runs on every send.
+    quarters busy (bench/RESULTS.md, "Cloud throughput"). Here the processes share
+    one schedule in a lock file (they share nothing else): request starts are
+    ``interval`` apart, at most ``tps`` a second. The interval widens by a quarter
+    on a throttled answer (the quota is shared with others, or ``tps`` was set
+    too high) and narrows back by 5% per answered request. Retries are paced too:
+    this runs on every send.
     """
 
+    WIDEN, NARROW, SLOWEST = 1.25, 0.95, 10.0  # SLOWEST: the widest interval, in units of 1 / tps
+
     def __init__(self, tps: float, path: Path | None = None) -> None:
-        self.interval = 1.0 / tps
+        self.base = 1.0 / tps
         self.path = path or Path(tempfile.gettempdir()) / "maskalbum-rekognition.pace"
 
-    def wait(self) -> None:
+    def _update(self, change) -> float:
+        """Apply ``change(next_slot, interval) -> (next_slot, interval)`` under the lock; the old next slot."""
         with open(self.path, "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 fh.seek(0)
-                text = fh.read().strip()
-                now = time.time()
-                slot = max(now, float(text) if text else 0.0)
+                try:
+                    slot, interval = (float(v) for v in fh.read().split())
+                except ValueError:  # new (or foreign) file
+                    slot, interval = 0.0, self.base
+                new_slot, new_interval = change(slot, min(max(interval, self.base), self.base * self.SLOWEST))
                 fh.seek(0)
                 fh.truncate()
-                fh.write(repr(slot + self.interval))
+                fh.write(f"{new_slot!r} {new_interval!r}")
                 fh.flush()
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-        if slot > now:
-            time.sleep(slot - now)
+        return slot
+
+    def wait(self) -> None:
+        now = time.time()
+        booked = self._update(lambda slot, interval: (max(now, slot) + interval, interval))
+        if booked > now:
+            time.sleep(booked - now)
+
+    def answered(self, throttled: bool) -> None:
+        factor = self.WIDEN if throttled else self.NARROW
+        self._update(lambda slot, interval: (slot, interval * factor))
 
     def attach(self, client) -> None:
-        client.meta.events.register("before-send.rekognition.DetectFaces", lambda **_: self.wait())
+        events = client.meta.events
+        events.register("before-send.rekognition.DetectFaces", lambda **_: self.wait())
+        events.register("needs-retry.rekognition.DetectFaces", self._on_answer)
+
+    def _on_answer(self, response=None, **_) -> None:
+        if response is not None:  # None: no answer at all (a connection error)
+            code = response[1].get("Error", {}).get("Code", "")
+            self.answered(throttled=code in THROTTLED)
 
 
 class RekognitionDetector:
