@@ -107,8 +107,8 @@ def run_shard(settings, job: JobEnv) -> int:
     spec = WorkSpec(f"{base}/{INPUT.rstrip('/')}", base, S3_LAYOUT, settings, shared_stems(keys))
     workers = worker_processes(settings)
     log.info(
-        "album %s shard %d/%d (attempt %d): %d files, %d processes, detector %s",
-        job.album_id, job.index, shards, job.attempt, len(mine), workers, settings.detector,
+        "album %s shard %d of 0..%d (attempt %d): %d files, %d processes, detector %s",
+        job.album_id, job.index, shards - 1, job.attempt, len(mine), workers, settings.detector,
     )  # fmt: skip
     counts = {"done": 0, "reused": 0, "errors": 0}
 

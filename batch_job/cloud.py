@@ -166,9 +166,7 @@ def album_storage(bucket_root: S3Storage, album_id: str) -> S3Storage:
     """The storage rooted at ``albums/<album_id>/`` (same client, bucket and encryption)."""
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,120}", album_id):
         raise UsageError(f"not an album id: {album_id!r}")
-    album = S3Storage(bucket_root.client, bucket_root.bucket, f"{bucket_root.prefix}{ALBUMS}{album_id}")
-    album.sse = bucket_root.sse
-    return album
+    return bucket_root.under(ALBUMS + album_id)
 
 
 def read_json(storage: S3Storage, key: str) -> dict | None:
@@ -611,6 +609,7 @@ def list_albums(bucket_root: S3Storage, jobs: BatchJobs) -> list[AlbumListing]:
 class Download:
     zip_path: Path
     bytes: int
+    fetched: int  # bytes transferred now: 0 when the same zip was already here
     resumed_from: int
     extracted: Path | None = None
 
@@ -630,16 +629,20 @@ def download_album(
     if head is None:
         raise StorageError(f"album {album_id} has a summary but no {S3_LAYOUT.zip}")
     size, etag = int(head["ContentLength"]), head["ETag"]
+    modified = head["LastModified"].timestamp()
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / f"{album_id}.zip"
     part = dest / f"{album_id}.zip.part"
     tag = dest / f"{album_id}.zip.part.etag"
-    resumed_from = 0
-    if not (final.exists() and final.stat().st_size == size and not part.exists()):
+    resumed_from, fetched = 0, 0
+    # Like `aws s3 sync`: same size and the object's own modification time means this very zip.
+    if not (final.exists() and final.stat().st_size == size and final.stat().st_mtime == modified):
         resumed_from = _fetch(album, part, tag, size, etag, on_bytes)
+        fetched = size - resumed_from
+        os.utime(part, (modified, modified))
         os.replace(part, final)
         tag.unlink(missing_ok=True)
-    result = Download(final, size, resumed_from)
+    result = Download(final, size, fetched, resumed_from)
     if extract:
         result.extracted = safe_extract(final, dest / album_id)
     return result

@@ -25,35 +25,45 @@ class Lighting:
 
     gain: np.ndarray  # (3,)
     source: str  # "mask" (a white mask was the light probe) or "face"
+    field: np.ndarray | None = None  # (H, W) relative brightness across the face (shade, side light)
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.ndarray) -> Lighting:
+def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.ndarray, face_width: float = 100.0) -> Lighting:
     """Light falling on this face, from the photo around it (not the whole photo).
 
     ``window`` is the photo (H x W x 3, 0..1) around the face; ``cover`` the
     fitted mask's alpha; ``face_region`` a boolean map of the face. A white or
     pale surgical mask is a near-perfect grey card: where one is under our mask
-    we read brightness and colour temperature straight off it. Otherwise the
-    face's own highlights give the brightness, and colour stays neutral.
+    we read brightness and colour temperature straight off it, and how the
+    light varies across it (half the face in shade, light from one side) as a
+    smooth brightness field. Otherwise the face's own highlights give the
+    brightness, and colour stays neutral.
     """
-    under = window[cover > 0.6]
-    if under.size >= 30:
-        luma = _luma(under)
-        chroma = under.max(axis=1) - under.min(axis=1)
-        pale = (luma > 0.35) & (chroma < 0.22)
-        if pale.mean() > 0.5:
-            probe = under[pale]
-            level = float(np.percentile(_luma(probe), 75))
-            colour = np.median(probe, axis=0)
-            colour = colour / max(float(colour.mean()), 1e-3)
-            # Pale-blue masks are blue by themselves: trust only half the tint, bounded.
-            colour = np.clip(1 + (colour - 1) * 0.5, 0.9, 1.1)
-            gain = np.clip(level / WHITE_REFERENCE, 0.25, 1.15) * colour
-            return Lighting(gain.astype(np.float32), "mask")
+    luma_map = _luma(window)
+    chroma_map = window.max(axis=2) - window.min(axis=2)
+    pale_map = (luma_map > 0.12) & (chroma_map < np.maximum(0.08, 0.3 * luma_map))
+    covered = cover > 0.6
+    if covered.sum() >= 30 and pale_map[covered].mean() > 0.5:
+        probe_mask = covered & pale_map
+        probe = window[probe_mask]
+        level = float(np.percentile(_luma(probe), 75))
+        colour = np.median(probe, axis=0)
+        colour = colour / max(float(colour.mean()), 1e-3)
+        # Pale-blue masks are blue by themselves: trust only half the tint, bounded.
+        colour = np.clip(1 + (colour - 1) * 0.5, 0.9, 1.1)
+        gain = np.clip(level / WHITE_REFERENCE, 0.25, 1.15) * colour
+        # Normalised convolution: the probe's brightness, smoothed over about a
+        # fifth of the face and carried into the straps where there is no probe.
+        sigma = max(2.0, 0.2 * face_width)
+        weight = probe_mask.astype(np.float32)
+        num = blur_map(luma_map * weight, sigma)
+        den = blur_map(weight, sigma)
+        field = np.where(den > 0.04, num / np.maximum(den, 1e-3) / max(level, 1e-3), 1.0)
+        return Lighting(gain.astype(np.float32), "mask", np.clip(field, 0.45, 1.5).astype(np.float32))
     skin = window[face_region & (cover < 0.3)]
     if skin.size >= 30:
         level = float(np.percentile(_luma(skin), 90))
@@ -98,6 +108,27 @@ ART_SIGMA = 0.8
 SHARP_READING = 0.5
 
 
+# The right half of the face must be this much brighter than the left before
+# we call the light "from the right" (skin, hair and glasses are not symmetric).
+SIDE_LIGHT_RATIO = 1.12
+
+
+def lit_from_right(luma: np.ndarray, axis: np.ndarray, origin: np.ndarray) -> bool:
+    """Is the face lit from the image's right? From the upper face beside the eyes.
+
+    ``luma`` is a patch (rows, cols) of the upper face, ``origin`` the eye
+    midpoint in patch pixels and ``axis`` the unit eye-line direction.
+    """
+    if luma.size < 64:
+        return False
+    ys, xs = np.mgrid[0 : luma.shape[0], 0 : luma.shape[1]]
+    side = (xs - origin[0]) * axis[0] + (ys - origin[1]) * axis[1]
+    left, right = luma[side < 0], luma[side > 0]
+    if left.size < 16 or right.size < 16:
+        return False
+    return float(np.median(right)) > SIDE_LIGHT_RATIO * max(float(np.median(left)), 1e-3)
+
+
 def estimate_blur(luma: np.ndarray) -> float:
     """Gaussian blur (px) of a photo patch, from its sharpest edges.
 
@@ -130,7 +161,7 @@ def blend_mask(
     Returns the new window and the mask's final alpha (for coverage checks).
     """
     alpha = art[..., 3]
-    lighting = estimate_lighting(window, alpha, face_region)
+    lighting = estimate_lighting(window, alpha, face_region, face_width)
     # Feather the cut edge in proportion to the face, and match the photo's focus.
     feather = float(np.clip(face_width * 0.0025, 0.35, 2.5))
     focus = math.sqrt(max(0.0, photo_blur**2 - ART_SIGMA**2))
@@ -140,6 +171,8 @@ def blend_mask(
         art = blur_rgba(art, sigma)
         alpha = art[..., 3]
     rgb = art[..., :3] * lighting.gain[None, None, :]
+    if lighting.field is not None:
+        rgb = rgb * lighting.field[..., None]
     # Grain: the photo's own noise on the mask so it does not look cleaner than the face.
     grain = noise_level(window)
     if grain > 0.002:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from batch_job.composite import blend_mask, estimate_blur, face_region_map
+from batch_job.composite import blend_mask, estimate_blur, face_region_map, lit_from_right
 from batch_job.detect.face import Face
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
 from batch_job.warp import warp_image
@@ -47,13 +47,14 @@ def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) ->
     painted: list[Painted | None] = [None] * len(jobs)
     for i in order:
         job = jobs[i]
-        fit = fit_template(job.template, job.face, None if job.wears_mask else BARE_CHIN_OVERSHOOT)
+        template = job.template.mirrored() if _lit_from_right(pixels, job.face) else job.template
+        fit = fit_template(template, job.face, None if job.wears_mask else BARE_CHIN_OVERSHOOT)
         x0, y0, x1, y1 = fit.box
         cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
         if cx1 <= cx0 or cy1 <= cy0:
             painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32))
             continue
-        level, k = job.template.level_image(fit.scale)
+        level, k = template.level_image(fit.scale)
         art = np.asarray(warp_image(level, fit.mesh.scaled_src(k), (cx0, cy0, cx1, cy1)), dtype=np.float32) / 255.0
         window = pixels[cy0:cy1, cx0:cx1].astype(np.float32) / 255.0
         targets = anchor_targets(job.face, overshoot=0.0, near_side_push=False)
@@ -65,6 +66,21 @@ def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) ->
         pixels[cy0:cy1, cx0:cx1] = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
         painted[i] = Painted((cx0, cy0, cx1, cy1), alpha if keep_alpha else np.zeros((0, 0), np.float32))
     return [p for p in painted if p is not None]
+
+
+def _lit_from_right(pixels: np.ndarray, face: Face) -> bool:
+    """The catalog art is lit from the upper left; a face lit from the right gets it mirrored."""
+    targets = anchor_targets(face, overshoot=0.0, near_side_push=False)
+    el, er = targets[_IDX["eye_left"]], targets[_IDX["eye_right"]]
+    d = float(np.linalg.norm(er - el))
+    if d < 12:
+        return False
+    band = _eye_band(pixels, targets, d)
+    h, w = pixels.shape[:2]
+    x0 = int(max(0, min(el[0], er[0]) - 0.45 * d))
+    y0 = int(max(0, min(el[1], er[1]) - 0.45 * d))
+    origin = (el + er) / 2 - np.array([x0, y0])
+    return lit_from_right(_luma(band), (er - el) / d, origin)
 
 
 def _eye_band(pixels: np.ndarray, targets: np.ndarray, d: float) -> np.ndarray:

@@ -59,6 +59,12 @@ class S3Storage:
         self.sse = encryption_args(kms_key)
         self.part_size = part_size
 
+    def under(self, prefix: str) -> S3Storage:
+        """The storage at ``prefix`` below this one: same client, bucket, encryption and part size."""
+        child = S3Storage(self.client, self.bucket, self.prefix + prefix.strip("/"), part_size=self.part_size)
+        child.sse = dict(self.sse)
+        return child
+
     def key(self, key: str) -> str:
         if key.startswith("/") or ".." in key.split("/"):
             raise StorageError(f"refusing key outside the storage prefix: {key!r}")

@@ -148,7 +148,8 @@ def download(
     if json_output:
         out.print_json(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(result).items()}))
         return
-    out.print(f"zip: {result.zip_path} ({result.bytes:,} bytes{', resumed' if result.resumed_from else ''})")
+    how = "already here" if not result.fetched else ("resumed" if result.resumed_from else "downloaded")
+    out.print(f"zip: {result.zip_path} ({result.bytes:,} bytes, {how})")
     if result.extracted:
         out.print(f"extracted: {result.extracted}")
 
@@ -230,7 +231,7 @@ def _print_dry_run(plan: dict, json_output: bool) -> None:
         out.print_json(json.dumps(plan))
         return
     out.print(f"album id (if new): {plan['album_id']}")
-    out.print(f"would upload {len(plan['files'])} files, {plan['bytes']:,} bytes, to {plan['destination']}")
+    out.print(f"would upload {len(plan['files'])} files, {plan['bytes']:,} bytes, to {plan['destination']}", soft_wrap=True)
     for f in plan["files"][:20]:
         out.print(f"  {f['key']}  ({f['size']:,} bytes)")
     if len(plan["files"]) > 20:

@@ -85,7 +85,7 @@ MAX_USER_SIDE = 4096
 MAX_USER_BYTES = 32 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: the lru caches below key on it
 class MaskTemplate:
     name: str
     title: str
@@ -102,6 +102,11 @@ class MaskTemplate:
     def eye_distance(self) -> float:
         (ax, ay), (bx, by) = self.anchors["eye_left"], self.anchors["eye_right"]
         return float(np.hypot(bx - ax, by - ay))
+
+    def mirrored(self) -> MaskTemplate:
+        """The art flipped left to right (anchors too): the catalog art is lit from the upper left,
+        so a face lit from the right gets the mirror image."""
+        return _mirrored(self)
 
     def level_image(self, scale: float) -> tuple[Image.Image, float]:
         """The same as ``level`` as an 8-bit premultiplied Pillow "RGBa" picture."""
@@ -121,6 +126,20 @@ class MaskTemplate:
 
 
 OCCUPANCY_CELL = 16
+
+
+@lru_cache(maxsize=32)
+def _mirrored(template: MaskTemplate) -> MaskTemplate:
+    image = Image.open(io.BytesIO(template.png))
+    width = image.width
+    buffer = io.BytesIO()
+    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, "PNG")
+
+    def swap(name: str) -> str:
+        return name.replace("left", "\0").replace("right", "left").replace("\0", "right")
+
+    anchors = {swap(name): (width - x, y) for name, (x, y) in template.anchors.items()}
+    return MaskTemplate(template.name, template.title, template.tags, anchors, buffer.getvalue(), template.description)
 
 
 @lru_cache(maxsize=32)

@@ -187,9 +187,12 @@ def test_download_resumes_a_partial_file(finished_album, tmp_path):
     (tmp_path / f"{album_id}.zip.part.etag").write_text(etag)
     result = invoke("download", album_id, "--bucket", BUCKET, "--dest", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["resumed_from"] == 400_000
+    first = json.loads(result.stdout)
+    assert (first["resumed_from"], first["fetched"]) == (400_000, len(blob) - 400_000)
     assert hashlib.sha256((tmp_path / f"{album_id}.zip").read_bytes()).digest() == hashlib.sha256(blob).digest()
     assert not (tmp_path / f"{album_id}.zip.part").exists()
+    again = json.loads(invoke("download", album_id, "--bucket", BUCKET, "--dest", str(tmp_path), "--json").stdout)
+    assert again["fetched"] == 0  # the same zip is already here
 
 
 def test_download_starts_over_when_the_zip_changed(finished_album, tmp_path):

@@ -57,7 +57,7 @@ def album(tmp_path_factory) -> Path:
             "beach/IMG_0001.jpg": scene_jpeg([PersonSpec(150), PersonSpec(130, asset=1, colour="paleblue")], size=(800, 600), seed=11),
             "beach/IMG_0002.jpg": scene_jpeg([PersonSpec(170, asset=1), PersonSpec(120, masked=False)], size=(800, 600), seed=12),
             "銚子 旅行/写真 3.jpg": scene_jpeg([PersonSpec(160, yaw=20)], size=(640, 800), seed=13),
-            "IMG_0004.png": encode(Image_from(scene_jpeg([PersonSpec(140, asset=1)], size=(700, 500), seed=14)), "PNG"),
+            "IMG_0004.png": encode(decoded(scene_jpeg([PersonSpec(140, asset=1)], size=(700, 500), seed=14)), "PNG"),
             "sky.jpg": encode(gradient_image((640, 480)), "JPEG", quality=90),
             "notes.txt": "packing list: masks\n".encode(),
             "broken.jpg": b"\xff\xd8\xff\xe0 not really a jpeg",
@@ -65,7 +65,7 @@ def album(tmp_path_factory) -> Path:
     )
 
 
-def Image_from(data: bytes):  # noqa: N802 - reads like a constructor
+def decoded(data: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(data)).convert("RGB")

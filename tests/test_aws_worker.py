@@ -198,3 +198,15 @@ def test_worker_help_lists_the_exit_codes():
     assert result.returncode == 0
     for code in ("74", "75", "76", "77", "MASKALBUM_ALBUM_ID", "AWS_BATCH_JOB_ARRAY_INDEX"):
         assert code in result.stdout
+
+
+def test_resubmitting_reuses_the_album_and_drops_results_of_shards_that_no_longer_exist(aws, tmp_path):
+    album = write_album(tmp_path / "resub", {f"{i}.jpg": encode(gradient_image((200 + i, 150)), "JPEG") for i in range(3)})
+    first = submit(aws, album, shard_size=1)
+    for index in range(first.shards):  # as if every child had finished
+        for suffix in (".csv", "-faces.csv"):
+            aws.s3.put_object(Bucket=BUCKET, Key=f"albums/{first.album_id}/shards/{index:05d}{suffix}", Body=b"path\n")
+    again = submit(aws, album, shard_size=2)
+    assert again.album_id == first.album_id
+    assert (again.upload.uploaded, again.upload.skipped) == (0, 3)
+    assert sorted(objects(aws, again.album_id, "shards/")) == ["00000-faces.csv", "00000.csv", "00001-faces.csv", "00001.csv"]

@@ -144,3 +144,40 @@ def test_canonical_to_template_matches_anchors(catalog):
     template = catalog.get("cat")
     for name in ANCHOR_NAMES:
         assert canonical_to_template(template, np.array(CANONICAL[name]))[0] == pytest.approx(template.anchors[name], abs=1.0)
+
+
+def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
+    """Half the face in shade: the mask is darker on that side too, and darker overall in shade."""
+    import io
+
+    from PIL import Image
+
+    from batch_job.detect.local import LocalDetector
+    from batch_job.pipeline import Context, process_photo
+    from batch_job.settings import Settings
+    from bench.synth import PersonSpec, make_scene
+
+    ctx = Context(Settings(seed=1), LocalDetector(), (catalog.get("skull"),))
+    scene = make_scene([PersonSpec(300, asset=1)], size=(700, 700), seed=3, positions=[(350, 300)])
+    base = np.asarray(scene.image, dtype=np.float32)
+
+    def masked_luma(gain: np.ndarray) -> np.ndarray:
+        lit = Image.fromarray(np.clip(base * gain, 0, 255).astype(np.uint8))
+        buffer = io.BytesIO()
+        lit.save(buffer, "JPEG", quality=92)
+        result = process_photo("x.jpg", buffer.getvalue(), ctx, keep_alpha=True)
+        out = np.asarray(Image.open(io.BytesIO(result.output)).convert("L"), dtype=np.float32)
+        (painted,) = result.painted
+        x0, y0, x1, y1 = painted.box
+        inside = painted.alpha > 0.99
+        return out[y0:y1, x0:x1], inside, (x0 + x1) / 2 - x0
+
+    flat, inside, mid = masked_luma(np.ones((1, 700, 1), np.float32))
+    shade, inside_s, _ = masked_luma(np.full((1, 700, 1), 0.55, np.float32))
+    assert shade[inside_s].mean() < 0.75 * flat[inside].mean()
+    ramp = np.clip(np.linspace(0.35, 1.15, 700), 0, 1)[None, :, None].astype(np.float32)
+    side, inside_r, mid = masked_luma(ramp)
+    cols = np.arange(side.shape[1])[None, :].repeat(side.shape[0], 0)
+    left = side[inside_r & (cols < mid - 20)].mean()
+    right = side[inside_r & (cols > mid + 20)].mean()
+    assert right > 1.2 * left
