@@ -180,4 +180,5 @@ def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
     cols = np.arange(side.shape[1])[None, :].repeat(side.shape[0], 0)
     left = side[inside_r & (cols < mid - 20)].mean()
     right = side[inside_r & (cols > mid + 20)].mean()
-    assert right > 1.2 * left
+    # Measured: 1.50 with the light field, 1.25 from the art's own shading (mirrored) alone.
+    assert right > 1.4 * left
