@@ -130,7 +130,7 @@ def run_shard(settings, job: JobEnv) -> int:
 
 
 def run_finalize(settings, job: JobEnv) -> int:
-    from batch_job.cloud import SUMMARY, input_keys, shard_count
+    from batch_job.cloud import INPUT, SUMMARY, input_keys, shard_count
     from batch_job.runner import S3_LAYOUT, finalize
 
     album = _album(settings, job)
@@ -138,7 +138,7 @@ def run_finalize(settings, job: JobEnv) -> int:
     shards = shard_count(len(input_keys(album)), settings.shard_size)
     summary = finalize(album, S3_LAYOUT, job.album_id, expected_shards=shards)
     summary.seconds = round(time.perf_counter() - started, 2)
-    notified = _notify(summary, settings, album, S3_LAYOUT, job.album_id)
+    notified = _notify(summary, settings, album, S3_LAYOUT, job.album_id, source=album.under(INPUT))
     data = summary.to_json() | {
         "album_id": job.album_id,
         "job_id": job.job_id,
@@ -155,7 +155,7 @@ def run_finalize(settings, job: JobEnv) -> int:
     return EXIT_OK
 
 
-def _notify(summary, settings, storage, layout, album_id: str) -> str:
+def _notify(summary, settings, storage, layout, album_id: str, source) -> str:
     if not settings.notify_line:
         return ""
     try:
@@ -163,7 +163,8 @@ def _notify(summary, settings, storage, layout, album_id: str) -> str:
     except ImportError:
         log.warning("LINE notification not available")
         return "LINE notification not available"
-    return notify_album(summary, settings, storage, layout, album_id)
+    # source: the original photos, for the before/after preview.
+    return notify_album(summary, settings, storage, layout, album_id, source=source)
 
 
 ROLES = {"shard": run_shard, "finalize": run_finalize}

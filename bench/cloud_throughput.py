@@ -7,7 +7,7 @@ would (``python -m batch_job shard``, one shard holding the whole album) with
 ``--detector rekognition``; the figure is photos per second against the TPS
 ceiling, and every photo must still have its row.
 
-    python bench/cloud_throughput.py [--photos 120] [--tps 5 10] [--concurrency 4 8] [--record]
+    python bench/cloud_throughput.py [--photos 60] [--tps 3 5 1000] [--concurrency 4] [--pace 0 0.95 1 1.3] [--record]
 
 ``--record`` appends (or replaces) the "Cloud throughput" section of bench/RESULTS.md.
 """
@@ -88,8 +88,12 @@ def moto_process():
         server.wait()
 
 
+def _share(result: dict) -> str:
+    return "–" if result["ratio"] is None else f"{result['ratio']:.0%}"
+
+
 def run_one(
-    env: dict, album_id: str, tps: float, concurrency: int, pace: float, response: dict, photos: int, latency: float
+    env: dict, album_id: str, tps: float | None, concurrency: int, pace: float, response: dict, photos: int, latency: float
 ) -> dict:
     with FakeRekognition(lambda _image: response, latency=latency, tps=tps) as fake:
         worker_env = {
@@ -99,7 +103,7 @@ def run_one(
             "MASKALBUM_DETECTOR": "rekognition",
             "MASKALBUM_SHARD_SIZE": str(photos),
             "MASKALBUM_REKOGNITION_CONCURRENCY": str(concurrency),
-            "MASKALBUM_REKOGNITION_TPS": str(pace * tps),
+            "MASKALBUM_REKOGNITION_TPS": str(pace * (tps or 0)),
             "MASKALBUM_RETRY_MODE": "adaptive",
             "MASKALBUM_MAX_ATTEMPTS": "10",
             "AWS_ENDPOINT_URL_REKOGNITION": fake.url,
@@ -119,21 +123,21 @@ def run_one(
     rows = list(csv.DictReader(io.StringIO(body)))
     steady = (served - 1) / (last - first) if served > 1 and last > first else 0.0
     return {
-        "tps": tps, "concurrency": concurrency, "pace": pace * tps, "photos": photos, "rows": len(rows),
+        "tps": tps, "concurrency": concurrency, "pace": pace * (tps or 0), "photos": photos, "rows": len(rows),
         "errors": sum(r["status"] == "error" for r in rows), "masked": sum(int(r["faces_masked"]) > 0 for r in rows),
         "served": served, "throttled": throttled, "requests": requests, "wall": wall,
-        "steady": steady, "ratio": steady / tps,
+        "steady": steady, "ratio": steady / tps if tps else None,
     }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=int, default=120)
-    parser.add_argument("--tps", type=float, nargs="+", default=[5.0, 10.0])
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--photos", type=int, default=60)
+    parser.add_argument("--tps", type=float, nargs="+", default=[3.0, 5.0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4])
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument(
-        "--pace", type=float, nargs="+", default=[0.0, 0.95],
+        "--pace", type=float, nargs="+", default=[0.0, 0.95, 1.0, 1.3],
         help="MASKALBUM_REKOGNITION_TPS as a fraction of the ceiling (0: no pacing, botocore's retries alone)",
     )  # fmt: skip
     parser.add_argument("--record", action="store_true", help="write the table into bench/RESULTS.md")
@@ -148,20 +152,20 @@ def main() -> None:
         response = make_album(Path(tmp) / "bench", args.photos)
         plan = cloud.plan_album(Path(tmp) / "bench")
         root = S3Storage(boto3.client("s3"), BUCKET)
-        for tps in args.tps:
-            for concurrency, pace in itertools.product(args.concurrency, args.pace):
-                # A fresh album id per run: nothing is reused from the previous configuration.
-                album_id = f"bench-{int(tps)}-{concurrency}-{time.time_ns() % 10**6:06d}"
-                cloud.upload_album(plan, cloud.album_storage(root, album_id), album_id)
-                result = run_one(env, album_id, tps, concurrency, pace, response, args.photos, args.latency)
-                results.append(result)
-                print(
-                    f"TPS {tps:>4g}  concurrency {concurrency:>2}  paced at {pace * tps:4.2f}/s  "
-                    f"{result['steady']:5.2f} photos/s "
-                    f"({result['ratio']:.0%} of the ceiling)  rows {result['rows']}/{args.photos}  "
-                    f"errors {result['errors']}  throttled {result['throttled']}  wall {result['wall']:.1f} s",
-                    flush=True,
-                )
+        # First what the CPU allows with no ceiling at all, then each ceiling with each pace.
+        runs = [(None, c, 0.0) for c in args.concurrency] + list(itertools.product(args.tps, args.concurrency, args.pace))
+        for tps, concurrency, pace in runs:
+            # A fresh album id per run: nothing is reused from the previous configuration.
+            album_id = f"bench-{int(tps or 0)}-{concurrency}-{time.time_ns() % 10**6:06d}"
+            cloud.upload_album(plan, cloud.album_storage(root, album_id), album_id)
+            result = run_one(env, album_id, tps, concurrency, pace, response, args.photos, args.latency)
+            results.append(result)
+            print(
+                f"TPS {tps or 'none':>4}  concurrency {concurrency:>2}  paced at {result['pace']:4.2f}/s  "
+                f"{result['steady']:5.2f} photos/s ({_share(result)} of the ceiling)  rows {result['rows']}/{args.photos}  "
+                f"errors {result['errors']}  throttled {result['throttled']}  wall {result['wall']:.1f} s",
+                flush=True,
+            )
     if args.record:
         record(results, args)
 
@@ -175,7 +179,15 @@ def record(results: list[dict], args) -> None:
         f"One container (`python -m batch_job shard`, one shard of {args.photos} 640x480 JPEGs, "
         f"detector rekognition, retry mode adaptive, 10 attempts); S3 on moto's server; DetectFaces "
         f"on a local fake answering after {args.latency * 1000:.0f} ms and throttling above the TPS "
-        "ceiling. Photos/s is measured between the first and the last answered request.",
+        "ceiling. Photos/s is measured between the first and the last answered request. The row without a "
+        "ceiling is what the container's CPU allows on this machine (shared with moto's server).",
+        "",
+        "Reading: without pacing (`rekognition_tps` 0), botocore's retries alone (adaptive mode learns per "
+        "client, i.e. per worker process) keep the quota about three quarters busy. Pacing at 95% of the "
+        "ceiling reaches it without a single throttled request; pacing at or above the ceiling (a quota "
+        "shared with other work) is throttled and slows itself down, landing in between. Where the ceiling "
+        "comes near what the CPU allows (the row without a ceiling), the CPU decides, not the pacing. "
+        "No configuration lost a photo.",
         "",
         "| TPS ceiling | concurrency | paced at (/s) | photos/s | of ceiling | rows | errors | throttled requests | wall s |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -183,7 +195,7 @@ def record(results: list[dict], args) -> None:
     for r in results:
         paced = f"{r['pace']:.2f}" if r["pace"] else "no"
         lines.append(
-            f"| {r['tps']:g} | {r['concurrency']} | {paced} | {r['steady']:.2f} | {r['ratio']:.0%} | {r['rows']}/{r['photos']} "
+            f"| {r['tps'] or 'none'} | {r['concurrency']} | {paced} | {r['steady']:.2f} | {_share(r)} | {r['rows']}/{r['photos']} "
             f"| {r['errors']} | {r['throttled']} | {r['wall']:.1f} |"
         )
     section = "\n".join(lines) + "\n"

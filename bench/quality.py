@@ -36,6 +36,12 @@ from batch_job.imaging import Photo  # noqa: E402
 from batch_job.warp import warp  # noqa: E402
 from masks.catalog import canonical_to_template, coverage_polygon, load_catalog  # noqa: E402
 
+# The surgical mask bench/synth.py paints, on the canonical face (eye distances
+# from the eye midpoint): top edge over the nose bridge, down the jaw, 0.12 under
+# the chin. Its centroid is (0, 0.88), as measured on frontal renders.
+_SURGICAL_HALF = [(0.0, 0.20), (0.5, 0.28), (1.0, 0.27), (1.05, 0.62), (0.9, 1.1), (0.5, 1.58), (0.0, 1.74)]
+SURGICAL_POLYGON = np.array(_SURGICAL_HALF + [(-x, y) for x, y in reversed(_SURGICAL_HALF[1:-1])])
+
 
 @dataclass
 class CaseResult:
@@ -51,6 +57,7 @@ class CaseResult:
     offset: float | None  # overlay centre to painted-mask centre, in eye distances
     mask: str
     offset_xy: tuple[float, float] | None = None  # the same along the eye line and down the face
+    placement: float | None = None  # where the fit puts the canonical surgical-mask centre, same units
 
 
 def _match(truth, faces_rows):
@@ -102,6 +109,7 @@ def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResu
         replaced = row is not None and row.action == "replaced"
         visible = 1.0
         offset = None
+        placement = None
         signed = None
         if replaced:
             cov = coverage[gy0:gy1, gx0:gx1]
@@ -117,6 +125,14 @@ def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResu
             ocx, ocy = float((xs * a).sum() / a.sum()) + 0.5, float((ys * a).sum() / a.sum()) + 0.5
             tcx, tcy = truth.mask_centre()
             offset = math.hypot(ocx - tcx, ocy - tcy) / truth.eye_distance
+            # Placement: the centroid of our mask over the region a surgical mask
+            # occupies on the canonical face (SURGICAL_POLYGON), carried through
+            # this face's mesh - same shape as the truth, so the deliberate extra
+            # reach below the chin (coverage) does not count as an offset.
+            region = _body_map(ctx, row.mask, fits[row.face], painted.box, SURGICAL_POLYGON)
+            a2 = painted.alpha * region
+            pcx, pcy = float((xs * a2).sum() / a2.sum()) + 0.5, float((ys * a2).sum() / a2.sum()) + 0.5
+            placement = math.hypot(pcx - tcx, pcy - tcy) / truth.eye_distance
             el, er = np.array(truth.eye_left), np.array(truth.eye_right)
             ex = (er - el) / np.linalg.norm(er - el)
             ey = np.array([-ex[1], ex[0]])
@@ -124,15 +140,15 @@ def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResu
             signed = (float(delta @ ex), float(delta @ ey))
         out.append(
             CaseResult(case, spec.face_width, spec.yaw, spec.roll, spec.pitch, spec.colour, row is not None,
-                       replaced, visible, offset, row.mask if row else "", signed)  # fmt: skip
+                       replaced, visible, offset, row.mask if row else "", signed, placement)  # fmt: skip
         )
     return out, after
 
 
-def _body_map(ctx: Context, mask_name: str, fit, box) -> np.ndarray:
-    """The coverage polygon of ``mask_name``'s template, warped like the mask, as a 0..1 map over ``box``."""
+def _body_map(ctx: Context, mask_name: str, fit, box, polygon: np.ndarray | None = None) -> np.ndarray:
+    """A canonical polygon (default: the coverage polygon) of ``mask_name``'s template, warped like the mask."""
     template = next(m for m in ctx.pool if m.name == mask_name)
-    poly = canonical_to_template(template, coverage_polygon())
+    poly = canonical_to_template(template, coverage_polygon() if polygon is None else polygon)
     level, k = template.level(1.0)
     h, w = level.shape[:2]
     img = Image.new("L", (w, h), 0)
@@ -176,6 +192,7 @@ def summarize(results: list[CaseResult]) -> dict:
     vis = np.array([r.visible for r in replaced]) if replaced else np.array([1.0])
     frontalish = [r for r in replaced if abs(r.yaw) <= 30 and r.offset is not None]
     offsets = np.array([r.offset for r in frontalish]) if frontalish else np.array([np.nan])
+    placements = np.array([r.placement for r in frontalish]) if frontalish else np.array([np.nan])
     return {
         "masked_faces": len(results),
         "masked_faces_40px": len(big),
@@ -188,6 +205,9 @@ def summarize(results: list[CaseResult]) -> dict:
         "offset_median_yaw30": float(np.nanmedian(offsets)),
         "offset_p90_yaw30": float(np.nanpercentile(offsets, 90)),
         "offset_within_0.15_yaw30": float(np.mean(offsets <= 0.15)) if frontalish else float("nan"),
+        "placement_median_yaw30": float(np.nanmedian(placements)),
+        "placement_p90_yaw30": float(np.nanpercentile(placements, 90)),
+        "placement_within_0.15_yaw30": float(np.mean(placements <= 0.15)) if frontalish else float("nan"),
     }
 
 

@@ -210,3 +210,23 @@ def test_resubmitting_reuses_the_album_and_drops_results_of_shards_that_no_longe
     assert again.album_id == first.album_id
     assert (again.upload.uploaded, again.upload.skipped) == (0, 3)
     assert sorted(objects(aws, again.album_id, "shards/")) == ["00000-faces.csv", "00000.csv", "00001-faces.csv", "00001.csv"]
+
+
+def test_finalize_sends_the_line_notification_when_asked(aws, tmp_path):
+    from line_fakes import PUSH, running
+
+    album = write_album(tmp_path / "line", {"IMG_1.jpg": scene_jpeg([PersonSpec(170)], size=(640, 480), seed=61)})
+    user = "U" + "1" * 32
+    with running("line-token") as line:
+        sub = submit(aws, album, notify_line=user, line_api_url=line.url)
+        code, log = finish(start(aws, sub.shard_job_id))
+        assert code == 0, log
+        # The token is a secret, never a setting: in Batch it comes from the job definition's secrets or an ARN.
+        code, log = finish(start(aws, sub.finalize_job_id, LINE_CHANNEL_ACCESS_TOKEN="line-token"))
+        assert code == 0, log
+        pushes = line.wait_for(PUSH)
+    summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())
+    assert summary["notify"].startswith("sent")
+    assert pushes[0].json["to"] == user
+    text = pushes[0].json["messages"][0]["text"]
+    assert sub.album_id in text
