@@ -18,7 +18,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from batch_job import __version__
-from batch_job.errors import MaskalbumError, UsageError
+from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError  # noqa: F401 - re-exported
 from batch_job.settings import Settings
 
 # describe_jobs answers at most 100 ids per call.
@@ -27,17 +27,6 @@ DESCRIBE_LIMIT = 100
 
 class AwsError(MaskalbumError):
     """An AWS call failed after botocore's own retries."""
-
-
-class ServiceUnavailable(BaseException):  # noqa: N818 - named for what it says, like CancelledError
-    """A service the detector needs stayed unavailable (throttled, unreachable, refused) after every retry.
-
-    A BaseException on purpose, as asyncio.CancelledError is: the pipeline turns
-    every ``Exception`` inside a photo into that photo's manifest row, and the
-    runner's resume would then reuse the row as finished. An outage is not the
-    photo's fault, so this one must pass through, stop the shard and let
-    Batch's retry strategy run the shard again (finished photos are kept).
-    """
 
 
 def session(settings: Settings) -> boto3.Session:

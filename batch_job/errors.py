@@ -37,3 +37,14 @@ class BadMaskFile(MaskArtError, UsageError):
 
 class StorageError(MaskalbumError):
     """Reading or writing album data failed."""
+
+
+class ServiceUnavailable(BaseException):  # noqa: N818 - named for what it says, like CancelledError
+    """A service the detector needs stayed unavailable (throttled, unreachable, refused) after every retry.
+
+    A BaseException on purpose, as asyncio.CancelledError is: the pipeline turns
+    every ``Exception`` inside a photo into that photo's manifest row, and the
+    runner's resume would then reuse the row as finished. An outage is not the
+    photo's fault, so this one must pass through, stop the shard and let
+    Batch's retry strategy run the shard again (finished photos are kept).
+    """

@@ -60,13 +60,23 @@ def fill(
     job_role_arn: str | None = None,
     execution_role_arn: str | None = None,
     name: str | None = None,
+    line_token_secret_arn: str | None = None,
 ) -> dict:
-    """A copy with the given values in place of the template's."""
+    """A copy with the given values in place of the template's.
+
+    ``line_token_secret_arn`` maps a Secrets Manager secret to the container's
+    LINE_CHANNEL_ACCESS_TOKEN (Batch injects ``secrets`` as environment variables),
+    so the token never appears in job parameters or command lines.
+    """
     out = copy.deepcopy(definition)
     container = out.setdefault("containerProperties", {})
     for key, value in (("image", image), ("jobRoleArn", job_role_arn), ("executionRoleArn", execution_role_arn)):
         if value:
             container[key] = value
+    if line_token_secret_arn:
+        secrets = [s for s in container.get("secrets", []) if s.get("name") != "LINE_CHANNEL_ACCESS_TOKEN"]
+        secrets.append({"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": line_token_secret_arn})
+        container["secrets"] = secrets
     if name:
         out["jobDefinitionName"] = name
     return out

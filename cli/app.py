@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from batch_job.errors import MaskalbumError, UsageError
+from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError
 from batch_job.settings import resolve
 
 EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -47,6 +47,10 @@ Workers = Annotated[int | None, typer.Option(help="Worker processes (default: on
 MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than this many pixels (default 256 MP).")]
 Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+NotifyLine = Annotated[
+    str | None,
+    typer.Option(help="LINE user ID to push a summary to when done (token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
+]
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -72,7 +76,7 @@ def run(
     all_faces: AllFaces = None,
     detector: Detector = None,
     max_pixels: MaxPixels = None,
-    notify_line: Annotated[str | None, typer.Option(help="LINE user ID to push a summary to when done (token: LINE_CHANNEL_ACCESS_TOKEN).")] = None,
+    notify_line: NotifyLine = None,
     json_output: JsonOut = False,
 ) -> None:
     """Process an album on this machine: images/, manifest.csv, faces.csv and a zip in --out."""
@@ -107,6 +111,9 @@ def run(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished photos are kept; run the same command again to resume.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ServiceUnavailable as exc:
+        console.print(f"[bold red]error:[/] {exc}; finished photos are kept, rerun to resume.")
+        raise typer.Exit(EXIT_INFRA) from None
     except MaskalbumError as exc:
         raise _fail(exc) from exc
     line = None

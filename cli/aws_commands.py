@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError
-from cli.app import AllFaces, Detector, JsonOut, MaskOpt, Seed, TagOpt, _fail, app, console, out, settings_from
+from cli.app import AllFaces, Detector, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, _fail, app, console, out, settings_from
 
 Bucket = Annotated[str | None, typer.Option(help="S3 bucket that holds the albums.")]
 Region = Annotated[str | None, typer.Option(help="AWS region (default: boto3's chain: AWS_REGION, the profile).")]
@@ -57,6 +57,7 @@ def submit(
     all_faces: AllFaces = None,
     shard_size: ShardSize = None,
     kms_key: KmsKey = None,
+    notify_line: NotifyLine = None,
     region: Region = None,
     profile: Profile = None,
     wait: Annotated[bool, typer.Option(help="Follow the jobs with a progress bar, then download the zip.")] = False,
@@ -72,7 +73,7 @@ def submit(
         settings = settings_from(
             bucket=bucket, job_queue=job_queue, job_definition=job_definition, detector=detector, seed=seed,
             masks=mask, tags=tag, all_faces=all_faces, shard_size=shard_size, kms_key=kms_key, region=region,
-            profile=profile,
+            profile=profile, notify_line=notify_line,
         )  # fmt: skip
         if dry_run:
             cloud.check_submittable(settings, dry_run=True)
@@ -186,6 +187,10 @@ def register_job_definition(
     job_role_arn: Annotated[str | None, typer.Option(help="IAM role the container runs as (S3, Rekognition).")] = None,
     execution_role_arn: Annotated[str | None, typer.Option(help="IAM role Fargate uses to pull the image and write logs.")] = None,
     name: Annotated[str | None, typer.Option(help="Register under this name instead of the file's.")] = None,
+    line_token_secret_arn: Annotated[
+        str | None,
+        typer.Option(help="Secrets Manager ARN of the LINE channel access token, injected as LINE_CHANNEL_ACCESS_TOKEN."),
+    ] = None,
     check_only: Annotated[bool, typer.Option("--check", help="Only validate the filled-in definition; call no AWS API.")] = False,
     region: Region = None,
     profile: Profile = None,
@@ -196,11 +201,13 @@ def register_job_definition(
 
     try:
         settings = settings_from(
-            image=image, job_role_arn=job_role_arn, execution_role_arn=execution_role_arn, region=region, profile=profile
-        )
+            image=image, job_role_arn=job_role_arn, execution_role_arn=execution_role_arn, region=region,
+            profile=profile, line_token_secret_arn=line_token_secret_arn,
+        )  # fmt: skip
         definition = jobdef.fill(
             jobdef.load(file or jobdef.default_path()),
             settings.image, settings.job_role_arn, settings.execution_role_arn, name,
+            line_token_secret_arn=settings.line_token_secret_arn,
         )  # fmt: skip
         jobdef.check(definition)
         if check_only:

@@ -33,6 +33,18 @@ def test_the_shipped_definition_is_valid_once_filled(definition):
         jobdef.check(template)
 
 
+def test_line_token_comes_from_secrets_manager_not_the_environment(definition):
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:maskalbum/line-AbCdEf"
+    filled = jobdef.fill(definition, line_token_secret_arn=arn)
+    assert filled["containerProperties"]["secrets"] == [{"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn}]
+    assert jobdef.shape_problems(filled) == []
+    env_names = {e["name"] for e in filled["containerProperties"].get("environment", [])}
+    assert "LINE_CHANNEL_ACCESS_TOKEN" not in env_names
+    # Filling twice does not duplicate the entry; the plain definition carries no secret.
+    assert len(jobdef.fill(filled, line_token_secret_arn=arn)["containerProperties"]["secrets"]) == 1
+    assert "secrets" not in definition["containerProperties"]
+
+
 def test_the_shipped_definition_retries_infrastructure_and_nothing_else(definition):
     rules = definition["retryStrategy"]["evaluateOnExit"]
     assert rules[-1] == {"onReason": "*", "action": "EXIT"}
