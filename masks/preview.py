@@ -212,10 +212,11 @@ def on_face(cat, out, face_path, eyes, names=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("names", nargs="*")
-    ap.add_argument("--face", default="/tmp/faces/astronaut.png")
+    ap.add_argument("--face", default="", help="a frontal face photo for a quick similarity-placed preview "
+                    "(the fitted, lit version is `maskalbum masks --gallery`)")
     ap.add_argument("--eyes", default="200.7,101.9,245.2,99.5",
                     help="left and right eye centre in the face photo: x1,y1,x2,y2")
-    ap.add_argument("--out", default="/tmp/maskart")
+    ap.add_argument("--out", default="bench/out/maskart")
     ap.add_argument("--check-only", action="store_true")
     ap.add_argument("--coverage-wins", action="store_true",
                     help="check the art drawn with `draw.py --coverage-wins` (polygon beats eye circles)")
@@ -225,11 +226,11 @@ def main(argv=None):
     cat = load_catalog()
     if not args.check_only:
         print("gallery:", gallery(cat, out, names=args.names))
-        if Path(args.face).exists():
+        if args.face and Path(args.face).exists():
             eyes = [float(v) for v in args.eyes.split(",")]
             print("on face:", on_face(cat, out, args.face, eyes, names=args.names))
         else:
-            print(f"face photo {args.face} not found; skipping on-face preview")
+            print("no --face photo; skipping the quick on-face preview (see `maskalbum masks --gallery`)")
     ok = check(cat, coverage_wins=args.coverage_wins, names=args.names)
     print("coverage contract:", "PASS" if ok else "FAIL")
     return 0 if ok else 1
