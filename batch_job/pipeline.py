@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from PIL import Image
 
-from batch_job.album import output_key
+from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
@@ -106,8 +106,6 @@ class Context:
 def _classify_unsupported(key: str, data: bytes, exc: Exception) -> tuple[str, str]:
     """(status, reason) for a file that is not a photo we edit."""
     suffix = PurePosixPath(key).suffix.lower()
-    from batch_job.album import IMAGE_SUFFIXES
-
     what = sniff(data) if data else None
     if isinstance(exc, UnsupportedFile) and str(exc).startswith("animated"):
         return "skipped", str(exc)

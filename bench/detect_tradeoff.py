@@ -51,7 +51,7 @@ def main() -> int:
     print(f"{len(data)} photos 4032x3024, {sum(len(f) for _, f in data)} masked faces")
     print("long side | found >= 40 px | found >= 80 px | main pass s/photo (median)")
     for side in sides:
-        local.DETECT_LONG_SIDE = side
+        detector.long_side = side
         found = {40: [0, 0], 80: [0, 0]}
         times = []
         for jpeg, truths in data:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import io
 import multiprocessing
 import os
 import shutil
@@ -85,7 +84,7 @@ class RssSampler(threading.Thread):
 
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval, self.peak, self._stop = pid, interval, 0, threading.Event()
+        self.pid, self.interval, self.peak, self._halt = pid, interval, 0, threading.Event()
 
     def _tree(self) -> list[int]:
         pids, todo = [], [self.pid]
@@ -101,7 +100,7 @@ class RssSampler(threading.Thread):
         return pids
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             total = 0
             for pid in self._tree():
                 try:
@@ -112,20 +111,21 @@ class RssSampler(threading.Thread):
                 except OSError:
                     pass
             self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
-def run_maskalbum(album: Path, workers: int) -> tuple[float, int, float]:
+def run_maskalbum(album: Path, workers: int, detect_size: int | None = None) -> tuple[float, int, float]:
     """(seconds, peak RSS bytes, photos) for a fresh `maskalbum run` of ``album``."""
     out = album.parent / (album.name + "-masked")
     shutil.rmtree(out, ignore_errors=True)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", str(album), "--out", str(out), "--workers", str(workers), "--json"],
+        [sys.executable, "-m", "cli", "run", str(album), "--out", str(out), "--workers", str(workers), "--json"]
+        + (["--detect-size", str(detect_size)] if detect_size else []),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -159,21 +159,22 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--rss-photos", type=int, default=1000, help="0 to skip the memory run")
+    parser.add_argument("--detect-size", type=int, default=None, help="passed to maskalbum run (default 1600)")
     args = parser.parse_args()
     photos = ensure_photos(args.photos, args.workers)
     mb = sum(p.stat().st_size for p in photos) / 1e6
-    print(f"{len(photos)} photos, {SIZE[0]}x{SIZE[1]}, {mb:.0f} MB, {args.workers} workers")
+    print(f"{len(photos)} photos, {SIZE[0]}x{SIZE[1]}, {mb:.0f} MB, {args.workers} workers, detect size {args.detect_size or 1600}")
     with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
         album = link_album(photos, len(photos), Path(tmp) / "album")
         floor_rate = floor(photos, args.workers)
-        seconds, peak, count = run_maskalbum(album, args.workers)
+        seconds, peak, count = run_maskalbum(album, args.workers, args.detect_size)
         run_rate = count / seconds
         print(f"(a) decode + encode floor : {floor_rate:6.2f} photos/s")
         print(f"(b) maskalbum run         : {run_rate:6.2f} photos/s  (peak RSS {peak / 2**20:.0f} MiB)")
         print(f"ratio (b)/(a)             : {run_rate / floor_rate:6.2f}  (target >= 0.5)")
         if args.rss_photos:
             big = link_album(photos, args.rss_photos, Path(tmp) / "big")
-            seconds, peak, count = run_maskalbum(big, args.workers)
+            seconds, peak, count = run_maskalbum(big, args.workers, args.detect_size)
             print(f"{count} photos: {count / seconds:.2f} photos/s, peak RSS {peak / 2**20:.0f} MiB (target < 1536 MiB)")
     return 0
 

@@ -46,6 +46,10 @@ AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help
 Workers = Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).")]
 MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than this many pixels (default 256 MP).")]
 Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
+DetectSize = Annotated[
+    int | None,
+    typer.Option("--detect-size", help="Long side (px) the local detector reads: 1600 default; 1024 is ~2x faster, misses more small faces."),
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 NotifyLine = Annotated[
     str | None,
@@ -76,6 +80,7 @@ def run(
     all_faces: AllFaces = None,
     detector: Detector = None,
     max_pixels: MaxPixels = None,
+    detect_size: DetectSize = None,
     notify_line: NotifyLine = None,
     json_output: JsonOut = False,
 ) -> None:
@@ -86,6 +91,7 @@ def run(
         settings = settings_from(
             workers=workers, seed=seed, masks=mask, tags=tag, mask_file=mask_file, anchors_file=anchors,
             all_faces=all_faces, detector=detector, max_pixels=max_pixels, notify_line=notify_line,
+            detect_long_side=detect_size,
         )  # fmt: skip
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -142,11 +142,17 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
     return MaskTemplate(template.name, template.title, template.tags, anchors, buffer.getvalue(), template.description)
 
 
-@lru_cache(maxsize=32)
+# 8-bit levels only: a float level of a 1024x900 template is 15 MB, and a
+# worker that cached them for nine masks (and their mirror images) held half
+# a gigabyte (bench/local_throughput.py measured the peak).
+@lru_cache(maxsize=24)
 def _level_image(png: bytes, k: int) -> tuple[Image.Image, float]:
-    arr, scale = _level(png, k)
-    rgba = Image.fromarray(np.clip(arr * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGBA")
-    return Image.frombytes("RGBa", rgba.size, rgba.tobytes()), scale
+    image = Image.open(io.BytesIO(png)).convert("RGBA").convert("RGBa")  # premultiplied
+    if k == 0:
+        return image, 1.0
+    w, h = image.size
+    size = (max(1, round(w / 2**k)), max(1, round(h / 2**k)))
+    return image.resize(size, Image.Resampling.LANCZOS), size[0] / w
 
 
 @lru_cache(maxsize=32)
@@ -169,7 +175,6 @@ def _level_index(scale: float) -> int:
     return k
 
 
-@lru_cache(maxsize=32)
 def _level(png: bytes, k: int) -> tuple[np.ndarray, float]:
     image = Image.open(io.BytesIO(png)).convert("RGBA")
     arr = np.asarray(image, dtype=np.float32) / 255.0

@@ -182,3 +182,65 @@ def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
     right = side[inside_r & (cols > mid + 20)].mean()
     # Measured: 1.50 with the light field, 1.25 from the art's own shading (mirrored) alone.
     assert right > 1.4 * left
+
+
+def _coverage_of(scene, result) -> list[float]:
+    """Per masked face: the share of its painted surgical mask still visible after compositing."""
+    h, w = scene.image.height, scene.image.width
+    cover = np.zeros((h, w), np.float32)
+    for painted in result.painted:
+        x0, y0, x1, y1 = painted.box
+        if painted.alpha.size:
+            cover[y0:y1, x0:x1] = np.maximum(cover[y0:y1, x0:x1], painted.alpha)
+    shares = []
+    for truth in scene.faces:
+        x0, y0, x1, y1 = truth.mask_box
+        gt = truth.mask_alpha > 0.5
+        if gt.sum():
+            shares.append(float((gt & (cover[y0:y1, x0:x1] < 0.5)).sum() / gt.sum()))
+    return shares
+
+
+@pytest.mark.parametrize("pitch", [-20, 20])
+def test_pitched_faces_are_covered(ctx, pitch):
+    from bench.synth import PersonSpec, make_scene
+
+    from batch_job.pipeline import process_photo
+
+    scene = make_scene([PersonSpec(220, pitch=pitch, asset=1)], size=(700, 700), seed=6, positions=[(350, 300)])
+    result = process_photo("p.jpg", scene.jpeg(), ctx, keep_alpha=True)
+    assert result.row.faces_masked == 1
+    assert _coverage_of(scene, result)[0] < 0.05
+
+
+def test_face_cut_by_the_frame_is_fitted_and_clipped(ctx):
+    from bench.synth import PersonSpec, make_scene
+
+    from batch_job.pipeline import process_photo
+
+    # The face's centre sits 40 px from the left edge: part of the mask falls outside the photo.
+    scene = make_scene([PersonSpec(200, asset=0)], size=(600, 500), seed=7, positions=[(40, 220)])
+    result = process_photo("edge.jpg", scene.jpeg(), ctx, keep_alpha=True)
+    assert result.row.status == "ok" and result.row.faces_masked == 1
+    (painted,) = result.painted
+    assert painted.box[0] == 0  # clipped at the frame, not shifted inside it
+    assert _coverage_of(scene, result)[0] < 0.08
+
+
+def test_overlapping_faces_paint_the_nearer_one_last(catalog):
+    """The larger (nearer) face is painted last, whatever order the faces come in."""
+    small = PaintJob(make_face(d=60, centre=(300, 200)), catalog.get("skull"), seed=1)
+    large = PaintJob(make_face(d=110, centre=(370, 240)), catalog.get("respirator"), seed=2)
+    rng = np.random.default_rng(0)
+    blank = (rng.random((520, 640, 3)) * 60 + 150).astype(np.uint8)
+
+    given = blank.copy()
+    paint(given, [large, small])
+    expected = blank.copy()
+    paint(expected, [small])
+    paint(expected, [large])
+    wrong = blank.copy()
+    paint(wrong, [large])
+    paint(wrong, [small])
+    assert np.array_equal(given, expected)
+    assert not np.array_equal(given, wrong)  # the faces do overlap, so the order shows

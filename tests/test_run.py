@@ -232,3 +232,41 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path: Path):
     proc = _spawn_run(album, out)
     stdout, _ = proc.communicate(timeout=180)
     assert json.loads(stdout)["ok"] == 6
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found += [int(c) for c in fh.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_parent(tmp_path: Path):
+    album = tmp_path / "a"
+    album.mkdir()
+    for i in range(6):
+        (album / f"p{i}.jpg").write_bytes(scene_jpeg([PersonSpec(160, asset=i % 2)], size=(800, 600), seed=300 + i))
+    out = tmp_path / "o"
+    proc = _spawn_run(album, out)
+    deadline = time.time() + 90
+    workers: list[int] = []
+    records = out / ".maskalbum" / "records"
+    # Wait until the workers are busy (their start-up has run), then find them.
+    while time.time() < deadline and (not records.exists() or not list(records.glob("*.json"))):
+        time.sleep(0.05)
+    workers = [c for c in _children(proc.pid) if "spawn" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    assert len(workers) >= 2
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only, as an OOM killer would
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive
