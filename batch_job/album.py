@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -105,7 +105,3 @@ def sha256_file(path: Path) -> str:
             digest.update(chunk)
     return digest.hexdigest()
 
-
-def iter_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        yield from iter(lambda: fh.read(CHUNK), b"")

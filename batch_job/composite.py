@@ -28,7 +28,8 @@ class Lighting:
     field: np.ndarray | None = None  # (H, W) relative brightness across the face (shade, side light)
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of RGB in 0..1."""
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
@@ -50,14 +51,14 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
     full_shape = window.shape[:2]
     window, cover, face_region = window[::step, ::step], cover[::step, ::step], face_region[::step, ::step]
     face_width /= step
-    luma_map = _luma(window)
+    luma_map = luma(window)
     chroma_map = window.max(axis=2) - window.min(axis=2)
     pale_map = (luma_map > 0.12) & (chroma_map < np.maximum(0.08, 0.3 * luma_map))
     covered = cover > 0.6
     if covered.sum() >= 30 and pale_map[covered].mean() > 0.5:
         probe_mask = covered & pale_map
         probe = window[probe_mask]
-        level = float(np.percentile(_luma(probe), 75))
+        level = float(np.percentile(luma(probe), 75))
         colour = np.median(probe, axis=0)
         colour = colour / max(float(colour.mean()), 1e-3)
         # Pale-blue masks are blue by themselves: trust only half the tint, bounded.
@@ -77,7 +78,7 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
         return Lighting(gain.astype(np.float32), "mask", field)
     skin = window[face_region & (cover < 0.3)]
     if skin.size >= 30:
-        level = float(np.percentile(_luma(skin), 90))
+        level = float(np.percentile(luma(skin), 90))
         gain = np.full(3, np.clip(level / SKIN_REFERENCE, 0.45, 1.1), np.float32)
         return Lighting(gain, "face")
     return Lighting(np.ones(3, np.float32), "none")
@@ -106,10 +107,10 @@ def noise_level(window: np.ndarray) -> float:
     h, w = window.shape[:2]
     # A central 256 px patch has plenty of samples for a median; grain is per pixel, so no reduction.
     y0, x0 = max(0, h // 2 - 128), max(0, w // 2 - 128)
-    luma = _luma(window[y0 : y0 + 256, x0 : x0 + 256])
-    if min(luma.shape) < 8:
+    grey = luma(window[y0 : y0 + 256, x0 : x0 + 256])
+    if min(grey.shape) < 8:
         return 0.0
-    hp = luma[1:-1, 1:-1] * 4 - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    hp = grey[1:-1, 1:-1] * 4 - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
     mad = float(np.median(np.abs(hp - np.median(hp))))
     # For white noise the Laplacian's std is sqrt(20) x the pixel std; MAD -> std is 1.4826.
     return mad * 1.4826 / math.sqrt(20)
@@ -127,34 +128,34 @@ SHARP_READING = 0.5
 SIDE_LIGHT_RATIO = 1.12
 
 
-def lit_from_right(luma: np.ndarray, axis: np.ndarray, origin: np.ndarray) -> bool:
+def lit_from_right(grey: np.ndarray, axis: np.ndarray, origin: np.ndarray) -> bool:
     """Is the face lit from the image's right? From the upper face beside the eyes.
 
-    ``luma`` is a patch (rows, cols) of the upper face, ``origin`` the eye
+    ``grey`` is a patch (rows, cols) of the upper face, ``origin`` the eye
     midpoint in patch pixels and ``axis`` the unit eye-line direction.
     """
-    if luma.size < 64:
+    if grey.size < 64:
         return False
-    ys, xs = np.mgrid[0 : luma.shape[0], 0 : luma.shape[1]]
+    ys, xs = np.mgrid[0 : grey.shape[0], 0 : grey.shape[1]]
     side = (xs - origin[0]) * axis[0] + (ys - origin[1]) * axis[1]
-    left, right = luma[side < 0], luma[side > 0]
+    left, right = grey[side < 0], grey[side > 0]
     if left.size < 16 or right.size < 16:
         return False
     return float(np.median(right)) > SIDE_LIGHT_RATIO * max(float(np.median(left)), 1e-3)
 
 
-def estimate_blur(luma: np.ndarray) -> float:
+def estimate_blur(grey: np.ndarray) -> float:
     """Gaussian blur (px) of a photo patch, from its sharpest edges.
 
     A step edge of contrast C blurred by sigma has a peak gradient of
     C / (sigma * sqrt(2 pi)). Measured on the portraits blurred by known
     amounts (0, 1, 2, 4 px) the reading rises monotonically with the blur.
     """
-    if min(luma.shape) < 6:
+    if min(grey.shape) < 6:
         return 0.0
-    gy, gx = np.gradient(luma.astype(np.float64))
+    gy, gx = np.gradient(grey.astype(np.float64))
     peak = float(np.percentile(np.hypot(gx, gy), 99))
-    contrast = float(np.percentile(luma, 97) - np.percentile(luma, 3))
+    contrast = float(np.percentile(grey, 97) - np.percentile(grey, 3))
     if contrast < 0.08 or peak < 1e-4:
         return 0.0  # a flat patch says nothing about focus
     return max(0.0, contrast / (peak * math.sqrt(2 * math.pi)) - SHARP_READING)

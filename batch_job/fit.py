@@ -10,7 +10,6 @@ no single scale or homography.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,9 +32,8 @@ JAW_BULGE = 0.03
 # wraps round the cheek: push the far side out by this many eye distances per
 # unit of turn (_turn). On 3D heads at 30-45 degrees this cut the white left
 # visible at the 90th percentile from 9% to 1-3% and centred the mask better;
-# pushing the near side instead did neither (bench/quality.py), so it is 0.
+# pushing the near side instead did neither (bench/quality.py).
 FAR_SIDE_PUSH = 0.3
-NEAR_SIDE_PUSH = 0.0
 
 _A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # Inner triangles over the canonical layout (see masks/catalog.py CANONICAL).
@@ -103,10 +101,10 @@ def _on_jaw_at_height(upper: np.ndarray, lower: np.ndarray, h: float, frame: Fac
     return upper + (lower - upper) * t + outward * bulge
 
 
-def anchor_targets(face: Face, overshoot: float | None = None, near_side_push: bool = True) -> np.ndarray:
+def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool = True) -> np.ndarray:
     """Target pixel of every anchor (rows in ``ANCHOR_NAMES`` order) for ``face``.
 
-    ``overshoot`` and ``near_side_push`` widen the mask beyond the landmarks to
+    ``overshoot`` and ``turn_push`` widen the mask beyond the landmarks to
     cover a surgical mask; measuring the face itself (who wears a mask) turns both off.
     """
     overshoot = CHIN_OVERSHOOT if overshoot is None else overshoot
@@ -121,9 +119,9 @@ def anchor_targets(face: Face, overshoot: float | None = None, near_side_push: b
     h_bridge = fr.height(nose_bridge)
     h_nose = fr.height(nose)
     out_l, out_r = -fr.ex, fr.ex
-    turn = _turn(lm, fr) if near_side_push else 0.0
-    push_l = (NEAR_SIDE_PUSH * max(turn, 0.0) + FAR_SIDE_PUSH * max(-turn, 0.0)) * fr.d
-    push_r = (NEAR_SIDE_PUSH * max(-turn, 0.0) + FAR_SIDE_PUSH * max(turn, 0.0)) * fr.d
+    turn = _turn(lm, fr) if turn_push else 0.0
+    push_l = FAR_SIDE_PUSH * max(-turn, 0.0) * fr.d  # the left is the far side when the nose points left
+    push_r = FAR_SIDE_PUSH * max(turn, 0.0) * fr.d
     targets = {
         "eye_left": lm["eyeLeft"],
         "eye_right": lm["eyeRight"],
@@ -241,7 +239,3 @@ def folded_triangles(mesh: Mesh) -> int:
 
     return int(np.sum(np.sign(area(mesh.src)) != np.sign(area(mesh.dst))))
 
-
-def roll_degrees(face: Face) -> float:
-    fr = frame_of(face)
-    return -math.degrees(math.atan2(fr.ex[1], fr.ex[0]))

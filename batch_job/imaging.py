@@ -10,7 +10,6 @@ re-encoded.
 from __future__ import annotations
 
 import io
-import math
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -276,6 +275,3 @@ def sniff(data: bytes) -> str | None:
     except UnicodeDecodeError:
         return None
 
-
-def megapixels(size: tuple[int, int]) -> float:
-    return math.prod(size) / 1e6

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from batch_job.composite import blend_mask, estimate_blur, face_region_map, lit_from_right
+from batch_job.composite import blend_mask, estimate_blur, face_region_map, lit_from_right, luma
 from batch_job.detect.face import Face
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
 from batch_job.warp import warp_image
@@ -47,7 +47,13 @@ def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) ->
     painted: list[Painted | None] = [None] * len(jobs)
     for i in order:
         job = jobs[i]
-        template = job.template.mirrored() if _lit_from_right(pixels, job.face) else job.template
+        targets = anchor_targets(job.face, overshoot=0.0, turn_push=False)
+        # The eyes and brows, read once before this face is painted: they tell the
+        # photo's focus and which side the light comes from.
+        band, origin, axis = _eye_band(pixels, targets)
+        luma = _luma(band)
+        mirror = luma.size and lit_from_right(luma, axis, origin)
+        template = job.template.mirrored() if mirror else job.template
         fit = fit_template(template, job.face, None if job.wears_mask else BARE_CHIN_OVERSHOOT)
         x0, y0, x1, y1 = fit.box
         cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
@@ -57,44 +63,30 @@ def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) ->
         level, k = template.level_image(fit.scale)
         art = np.asarray(warp_image(level, fit.mesh.scaled_src(k), (cx0, cy0, cx1, cy1)), dtype=np.float32) / 255.0
         window = pixels[cy0:cy1, cx0:cx1].astype(np.float32) / 255.0
-        targets = anchor_targets(job.face, overshoot=0.0, near_side_push=False)
         outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
         region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
         rng = np.random.default_rng(job.seed)
-        focus = estimate_blur(_luma(_eye_band(pixels, targets, fit.eye_distance)))
+        focus = estimate_blur(luma) if luma.size else 0.0
         out, alpha = blend_mask(window, art, region, face_width=fit.eye_distance * 2.1, rng=rng, photo_blur=focus)
         pixels[cy0:cy1, cx0:cx1] = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
         painted[i] = Painted((cx0, cy0, cx1, cy1), alpha if keep_alpha else np.zeros((0, 0), np.float32))
     return [p for p in painted if p is not None]
 
 
-def _lit_from_right(pixels: np.ndarray, face: Face) -> bool:
-    """The catalog art is lit from the upper left; a face lit from the right gets it mirrored."""
-    targets = anchor_targets(face, overshoot=0.0, near_side_push=False)
+def _eye_band(pixels: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The eyes and brows above the mask (the sharpest detail a face reliably shows),
+    with the eye midpoint in the patch's pixels and the unit eye-line direction."""
     el, er = targets[_IDX["eye_left"]], targets[_IDX["eye_right"]]
-    d = float(np.linalg.norm(er - el))
-    if d < 12:
-        return False
-    band = _eye_band(pixels, targets, d)
+    d = max(float(np.linalg.norm(er - el)), 1e-6)
     h, w = pixels.shape[:2]
     x0 = int(max(0, min(el[0], er[0]) - 0.45 * d))
     y0 = int(max(0, min(el[1], er[1]) - 0.45 * d))
-    origin = (el + er) / 2 - np.array([x0, y0])
-    return lit_from_right(_luma(band), (er - el) / d, origin)
-
-
-def _eye_band(pixels: np.ndarray, targets: np.ndarray, d: float) -> np.ndarray:
-    """The eyes and brows above the mask: the sharpest detail a face reliably shows."""
-    el, er = targets[_IDX["eye_left"]], targets[_IDX["eye_right"]]
-    x0, x1 = min(el[0], er[0]) - 0.45 * d, max(el[0], er[0]) + 0.45 * d
-    y0, y1 = min(el[1], er[1]) - 0.45 * d, max(el[1], er[1]) + 0.2 * d
-    h, w = pixels.shape[:2]
-    x0, x1 = int(max(0, x0)), int(min(w, x1))
-    y0, y1 = int(max(0, y0)), int(min(h, y1))
-    return pixels[y0:y1, x0:x1]
+    x1 = int(min(w, max(el[0], er[0]) + 0.45 * d))
+    y1 = int(min(h, max(el[1], er[1]) + 0.2 * d))
+    if d < 12 or x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0, 3), np.uint8), np.zeros(2), np.array([1.0, 0.0])
+    return pixels[y0:y1, x0:x1], (el + er) / 2 - np.array([x0, y0]), (er - el) / d
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    if rgb.size == 0:
-        return np.zeros((0, 0))
-    return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114) / 255.0
+    return luma(rgb.astype(np.float32) / 255.0) if rgb.size else np.zeros((0, 0), np.float32)

@@ -27,8 +27,6 @@ from masks.catalog import MaskTemplate, pick
 
 log = logging.getLogger(__name__)
 
-IMAGES_PREFIX = "images/"
-WEARING_LONG_SIDE = 1600
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,8 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
     width, height = photo.size
     try:
         faces = ctx.detector.detect(photo)
-        small, small_scale = photo.at_most(WEARING_LONG_SIDE)
+        # The same reduced copy the local detector read (already decoded, cached).
+        small, small_scale = photo.at_most(settings.detect_long_side)
         faces = sorted(faces, key=lambda f: (f.box.y, f.box.x))  # stable, readable face indices
         decisions = [_decide(i, face, small, small_scale, ctx, sha) for i, face in enumerate(faces)]
         jobs = [d.job for d in decisions if d.job is not None]

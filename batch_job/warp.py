@@ -135,13 +135,6 @@ def sample_bilinear(source: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.nd
     return top * (1 - ay) + bottom * ay
 
 
-def premultiply(rgba: Image.Image | np.ndarray) -> np.ndarray:
-    """RGBA (uint8 image or array) to premultiplied float32 in [0, 1]."""
-    arr = np.asarray(rgba, dtype=np.float32) / 255.0
-    arr[..., :3] *= arr[..., 3:4]
-    return arr
-
-
 def map_points(mesh: Mesh, points: np.ndarray) -> np.ndarray:
     """Forward-map source points through the mesh (barycentric in their source triangle).
 

@@ -76,7 +76,7 @@ def assess(image: Image.Image, scale: float, face: Face) -> Wearing:
     if not face.has_landmarks:
         return Wearing(False, 0.0, 1.0)
     fr = frame_of(face)
-    targets = anchor_targets(face, overshoot=0.0, near_side_push=False) * scale
+    targets = anchor_targets(face, overshoot=0.0, turn_push=False) * scale
     centre = (targets[_A["nose_tip"]] + targets[_A["mouth"]]) / 2
     # Lower face: from just under the nose tip to the chin, inside the jaw, pulled
     # in 20% towards its centre so background and hair at the edges stay out.

@@ -74,6 +74,23 @@ def _match(truth, faces_rows):
     return best
 
 
+def coverage_map(painted: list, shape: tuple[int, int]) -> np.ndarray:
+    """Our masks' final alpha over the whole photo (max where they overlap)."""
+    coverage = np.zeros(shape, np.float32)
+    for p in painted:
+        x0, y0, x1, y1 = p.box
+        if p.alpha.size:
+            coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], p.alpha)
+    return coverage
+
+
+def visible_share(truth, coverage: np.ndarray) -> float:
+    """Share of the painted surgical mask still visible: where our masks' alpha stays under 0.5."""
+    x0, y0, x1, y1 = truth.mask_box
+    gt = truth.mask_alpha > 0.5
+    return float(np.sum(gt & (coverage[y0:y1, x0:x1] < 0.5))) / max(1, int(gt.sum()))
+
+
 def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResult], Image.Image]:
     data = scene.jpeg()
     result = process_photo(f"{case}.jpg", data, ctx, keep_alpha=True)
@@ -90,21 +107,14 @@ def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResu
     alpha_by_face = {}
     for row, painted in zip(replaced_rows, result.painted, strict=True):
         alpha_by_face[row.face] = painted
-    coverage = np.zeros((h, w), np.float32)
-    for painted in result.painted:
-        x0, y0, x1, y1 = painted.box
-        if painted.alpha.size:
-            coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], painted.alpha)
+    coverage = coverage_map(result.painted, (h, w))
     out = []
     for truth in scene.faces:
         spec = truth.spec
         if not spec.masked:
             continue
         row = _match(truth, result.faces)
-        gx0, gy0, gx1, gy1 = truth.mask_box
-        gt = truth.mask_alpha > 0.5
-        total = int(gt.sum())
-        if total == 0:
+        if not (truth.mask_alpha > 0.5).any():
             continue
         replaced = row is not None and row.action == "replaced"
         visible = 1.0
@@ -112,8 +122,7 @@ def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResu
         placement = None
         signed = None
         if replaced:
-            cov = coverage[gy0:gy1, gx0:gx1]
-            visible = float(np.sum(gt & (cov < 0.5))) / total
+            visible = visible_share(truth, coverage)
             # Our mask's centre: the centroid of its body as painted - the mask's
             # final alpha inside the coverage polygon every mask art fills
             # (masks/catalog.py), so straps reaching for the ears do not pull it.
@@ -149,8 +158,8 @@ def _body_map(ctx: Context, mask_name: str, fit, box, polygon: np.ndarray | None
     """A canonical polygon (default: the coverage polygon) of ``mask_name``'s template, warped like the mask."""
     template = next(m for m in ctx.pool if m.name == mask_name)
     poly = canonical_to_template(template, coverage_polygon() if polygon is None else polygon)
-    level, k = template.level(1.0)
-    h, w = level.shape[:2]
+    level, k = template.level_image(1.0)
+    w, h = level.size
     img = Image.new("L", (w, h), 0)
     ImageDraw.Draw(img).polygon([tuple(p) for p in poly], fill=255)
     src = (np.asarray(img, dtype=np.float32) / 255.0)[..., None]

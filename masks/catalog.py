@@ -59,14 +59,6 @@ def coverage_polygon() -> np.ndarray:
     return np.array(right + left, dtype=np.float64)
 
 
-def polygon_centroid(poly: np.ndarray) -> np.ndarray:
-    x, y = poly[:, 0], poly[:, 1]
-    xs, ys = np.roll(x, -1), np.roll(y, -1)
-    cross = x * ys - xs * y
-    area = cross.sum() / 2
-    return np.array([((x + xs) * cross).sum() / (6 * area), ((y + ys) * cross).sum() / (6 * area)])
-
-
 def canonical_to_template(template: "MaskTemplate", points: np.ndarray) -> np.ndarray:
     """Canonical-unit points to template pixels, by the least-squares affine map of the anchors."""
     src = np.array([CANONICAL[n] for n in ANCHOR_NAMES])
@@ -109,20 +101,16 @@ class MaskTemplate:
         return _mirrored(self)
 
     def level_image(self, scale: float) -> tuple[Image.Image, float]:
-        """The same as ``level`` as an 8-bit premultiplied Pillow "RGBa" picture."""
+        """The art reduced to about ``scale`` (never below it) as 8-bit premultiplied "RGBa", and its exact scale.
+
+        Sampling bilinearly from at most 2x the output size keeps small masks
+        free of aliasing without a per-pixel filter.
+        """
         return _level_image(self.png, _level_index(scale))
 
     def occupancy(self) -> tuple[np.ndarray, int]:
         """Where the art is not transparent, on a coarse grid (cell = ``OCCUPANCY_CELL`` px)."""
         return _occupancy(self.png)
-
-    def level(self, scale: float) -> tuple[np.ndarray, float]:
-        """Premultiplied float RGBA reduced to about ``scale`` (never below it), and its exact scale.
-
-        Sampling bilinearly from at most 2x the output size keeps small masks
-        free of aliasing without a per-pixel filter.
-        """
-        return _level(self.png, _level_index(scale))
 
 
 OCCUPANCY_CELL = 16
@@ -133,7 +121,8 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
     image = Image.open(io.BytesIO(template.png))
     width = image.width
     buffer = io.BytesIO()
-    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, "PNG")
+    # Compress lightly: these bytes live only in this process's caches.
+    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, "PNG", compress_level=1)
 
     def swap(name: str) -> str:
         return name.replace("left", "\0").replace("right", "left").replace("\0", "right")
@@ -173,23 +162,6 @@ def _level_index(scale: float) -> int:
     while scale * 2 ** (k + 1) <= 1.0 and k < 7:
         k += 1
     return k
-
-
-def _level(png: bytes, k: int) -> tuple[np.ndarray, float]:
-    image = Image.open(io.BytesIO(png)).convert("RGBA")
-    arr = np.asarray(image, dtype=np.float32) / 255.0
-    arr[..., :3] *= arr[..., 3:4]
-    if k == 0:
-        return arr, 1.0
-    w, h = image.size
-    size = (max(1, round(w / 2**k)), max(1, round(h / 2**k)))
-    channels = [
-        np.asarray(Image.fromarray(arr[..., c], "F").resize(size, Image.Resampling.LANCZOS), dtype=np.float32)
-        for c in range(4)
-    ]
-    out = np.clip(np.stack(channels, axis=2), 0.0, 1.0)
-    out[..., :3] = np.minimum(out[..., :3], out[..., 3:4])
-    return out, size[0] / w
 
 
 @dataclass(frozen=True)

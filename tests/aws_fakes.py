@@ -20,6 +20,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 from PIL import Image
 
@@ -75,6 +76,26 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MASKALBUM_"))}
     keep.update(env)
     return keep
+
+
+@contextmanager
+def moto_account(bucket: str):
+    """A moto server with this process's AWS_* / MASKALBUM_* environment replaced to point at it,
+    a bucket, a Batch queue and a job role: the account the AWS tests run in."""
+    import boto3
+    import pytest
+
+    with moto_server() as endpoint, pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith(("AWS_", "MASKALBUM_"))]:
+            mp.delenv(key)
+        env = aws_env(endpoint)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        s3, batch, iam = boto3.client("s3"), boto3.client("batch"), boto3.client("iam")
+        s3.create_bucket(Bucket=bucket)
+        queue = create_queue(batch, iam)
+        role = iam.create_role(RoleName="maskalbum-job", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        yield SimpleNamespace(endpoint=endpoint, env=env, s3=s3, batch=batch, queue=queue, role=role)
 
 
 def create_queue(batch, iam, name: str = "maskalbum-queue") -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,9 +18,8 @@ import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
-import boto3
 import pytest
-from aws_fakes import aws_env, batch_container, create_queue, moto_server, process_env, write_album
+from aws_fakes import batch_container, moto_account, process_env, write_album
 from helpers import encode, gradient_image, scene_jpeg
 from typer.testing import CliRunner
 
@@ -35,17 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def aws():
-    with moto_server() as endpoint, pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith(("AWS_", "MASKALBUM_"))]:
-            mp.delenv(key)
-        env = aws_env(endpoint)
-        for key, value in env.items():
-            mp.setenv(key, value)
-        s3, batch, iam = boto3.client("s3"), boto3.client("batch"), boto3.client("iam")
-        s3.create_bucket(Bucket=BUCKET)
-        queue = create_queue(batch, iam)
-        role = iam.create_role(RoleName="maskalbum-job", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        yield SimpleNamespace(endpoint=endpoint, env=env, s3=s3, batch=batch, queue=queue, role=role)
+    with moto_account(BUCKET) as account:
+        yield account
 
 
 @pytest.fixture(scope="module")

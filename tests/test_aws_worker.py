@@ -20,16 +20,13 @@ import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from aws_fakes import (
     FakeError,
     FakeRekognition,
-    aws_env,
     batch_container,
-    create_queue,
     detect_faces_response,
-    moto_server,
+    moto_account,
     process_env,
     write_album,
 )
@@ -47,21 +44,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def aws():
-    with moto_server() as endpoint, pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith(("AWS_", "MASKALBUM_"))]:
-            mp.delenv(key)
-        env = aws_env(endpoint)
-        for key, value in env.items():
-            mp.setenv(key, value)
-        s3, batch, iam = boto3.client("s3"), boto3.client("batch"), boto3.client("iam")
-        s3.create_bucket(Bucket=BUCKET)
-        queue = create_queue(batch, iam)
-        role = iam.create_role(RoleName="maskalbum-job", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        definition = jobdef.fill(jobdef.load(jobdef.default_path()), "maskalbum:test", role, role)
-        jobs = BatchJobs(batch)
+    with moto_account(BUCKET) as account:
+        definition = jobdef.fill(jobdef.load(jobdef.default_path()), "maskalbum:test", account.role, account.role)
+        jobs = BatchJobs(account.batch)
         jobdef.register(definition, jobs)
-        root = S3Storage(s3, BUCKET)
-        yield SimpleNamespace(endpoint=endpoint, env=env, s3=s3, batch=batch, jobs=jobs, queue=queue, root=root)
+        yield SimpleNamespace(**vars(account), jobs=jobs, root=S3Storage(account.s3, BUCKET))
 
 
 def submit(aws, album: Path, **settings) -> cloud.Submission:

@@ -186,19 +186,10 @@ def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
 
 def _coverage_of(scene, result) -> list[float]:
     """Per masked face: the share of its painted surgical mask still visible after compositing."""
-    h, w = scene.image.height, scene.image.width
-    cover = np.zeros((h, w), np.float32)
-    for painted in result.painted:
-        x0, y0, x1, y1 = painted.box
-        if painted.alpha.size:
-            cover[y0:y1, x0:x1] = np.maximum(cover[y0:y1, x0:x1], painted.alpha)
-    shares = []
-    for truth in scene.faces:
-        x0, y0, x1, y1 = truth.mask_box
-        gt = truth.mask_alpha > 0.5
-        if gt.sum():
-            shares.append(float((gt & (cover[y0:y1, x0:x1] < 0.5)).sum() / gt.sum()))
-    return shares
+    from bench.quality import coverage_map, visible_share
+
+    cover = coverage_map(result.painted, (scene.image.height, scene.image.width))
+    return [visible_share(t, cover) for t in scene.faces if (t.mask_alpha > 0.5).any()]
 
 
 @pytest.mark.parametrize("pitch", [-20, 20])
