@@ -17,6 +17,9 @@ from batch_job.line.bot import MAX_BODY_BYTES, Bot, handle_webhook, serve_result
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/callback"
+# A body up to this size is read and thrown away before a refusal: a client still sending
+# when the socket closes sees a broken pipe instead of our 413/404. Beyond it, just close.
+DRAIN_LIMIT_BYTES = 16 * MAX_BODY_BYTES
 
 
 def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int = 2) -> BotServer:
@@ -41,15 +44,15 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.split("?", 1)[0] != WEBHOOK_PATH:
-                return self._send(404, b'{"error": "not found"}')
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
                 return self._send(411, b'{"error": "Content-Length required"}', close=True)
+            if self.path.split("?", 1)[0] != WEBHOOK_PATH:
+                return self._refuse(length, 404, b'{"error": "not found"}')
             if length < 0 or length > MAX_BODY_BYTES:
                 log.warning("webhook rejected: body of %d bytes (limit %d)", length, MAX_BODY_BYTES)
-                return self._send(413, b'{"error": "body too large"}', close=True)
+                return self._refuse(length, 413, b'{"error": "body too large"}')
             body = self.rfile.read(length)
             status, text = handle_webhook(body, dict(self.headers.items()), bot)
             self._send(status, text.encode())
@@ -62,6 +65,18 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
             if status != 200:
                 return self._send(404, b'{"error": "not found"}')
             self._send(200, data, "image/jpeg", cache="private, max-age=604800")
+
+        def _refuse(self, length: int, status: int, data: bytes) -> None:
+            """Answer without processing, after draining a body that is not absurdly large."""
+            drained = 0 <= length <= DRAIN_LIMIT_BYTES
+            if drained:
+                left = length
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 65536))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            self._send(status, data, close=not drained)
 
         def _send(self, status: int, data: bytes, kind: str = "application/json", cache: str = "no-store", close: bool = False) -> None:
             self.send_response(status)
