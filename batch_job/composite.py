@@ -49,7 +49,8 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
     """
     step = max(1, int(min(window.shape[:2]) // 160))
     full_shape = window.shape[:2]
-    window, cover, face_region = window[::step, ::step], cover[::step, ::step], face_region[::step, ::step]
+    window = np.ascontiguousarray(window[::step, ::step])
+    cover, face_region = cover[::step, ::step], face_region[::step, ::step]
     face_width /= step
     luma_map = luma(window)
     chroma_map = window.max(axis=2) - window.min(axis=2)
@@ -82,16 +83,6 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
         gain = np.full(3, np.clip(level / SKIN_REFERENCE, 0.45, 1.1), np.float32)
         return Lighting(gain, "face")
     return Lighting(np.ones(3, np.float32), "none")
-
-
-def blur_rgba(art: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of premultiplied float RGBA through Pillow's C filter (8 bits are plenty for art)."""
-    if sigma < 0.3:
-        return art
-    data = np.clip(art * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    # "RGBa" tells Pillow the colour is already premultiplied by alpha.
-    image = Image.frombytes("RGBa", (art.shape[1], art.shape[0]), data.tobytes())
-    return np.asarray(image.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32) / 255.0
 
 
 def blur_map(channel: np.ndarray, sigma: float) -> np.ndarray:
@@ -161,47 +152,63 @@ def estimate_blur(grey: np.ndarray) -> float:
     return max(0.0, contrast / (peak * math.sqrt(2 * math.pi)) - SHARP_READING)
 
 
+def soften(art: Image.Image, face_width: float, photo_blur: float = 0.0) -> np.ndarray:
+    """Feather the warped 8-bit premultiplied art and match the photo's focus; float RGBA out.
+
+    The cut edge is feathered in proportion to the face. ``photo_blur`` is the
+    photo's own softness around the face (estimate_blur): a crisp mask on a
+    soft face is the first thing that looks pasted on.
+    """
+    feather = float(np.clip(face_width * 0.0025, 0.35, 2.5))
+    focus = math.sqrt(max(0.0, photo_blur**2 - ART_SIGMA**2))
+    focus = min(focus, 0.025 * face_width, 6.0)
+    sigma = math.hypot(feather, focus)
+    if sigma >= 0.35 and min(art.size) > 0:
+        art = art.filter(ImageFilter.GaussianBlur(sigma))
+    return np.asarray(art, dtype=np.float32) / 255.0
+
+
 def blend_mask(
     window: np.ndarray,
     art: np.ndarray,
     face_region: np.ndarray,
     face_width: float,
     rng: np.random.Generator,
-    photo_blur: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Composite premultiplied ``art`` (H x W x 4) onto ``window`` (H x W x 3, 0..1).
+    """Composite premultiplied, softened ``art`` (H x W x 4) onto ``window`` (H x W x 3, 0..1).
 
-    ``photo_blur`` is the photo's own softness around the face (estimate_blur):
-    a crisp mask on a soft face is the first thing that looks pasted on.
     Returns the new window and the mask's final alpha (for coverage checks).
     """
     alpha = art[..., 3]
     lighting = estimate_lighting(window, alpha, face_region, face_width)
-    # Feather the cut edge in proportion to the face, and match the photo's focus.
-    feather = float(np.clip(face_width * 0.0025, 0.35, 2.5))
-    focus = math.sqrt(max(0.0, photo_blur**2 - ART_SIGMA**2))
-    focus = min(focus, 0.025 * face_width, 6.0)
-    sigma = math.hypot(feather, focus)
-    if sigma >= 0.35:
-        art = blur_rgba(art, sigma)
-        alpha = art[..., 3]
-    rgb = art[..., :3] * lighting.gain[None, None, :]
-    if lighting.field is not None:
-        rgb = rgb * lighting.field[..., None]
+    gain = lighting.gain[None, None, :]
+    rgb = art[..., :3] * (gain if lighting.field is None else lighting.field[..., None] * gain)
     # Grain: the photo's own noise on the mask so it does not look cleaner than the face.
     grain = noise_level(window)
     if grain > 0.002:
-        rgb = rgb + rng.normal(0.0, grain, alpha.shape).astype(np.float32)[..., None] * alpha[..., None]
+        rgb += rng.normal(0.0, grain, alpha.shape).astype(np.float32)[..., None] * alpha[..., None]
     # Contact shadow: occlusion where the mask meets the face, a little below it
     # (light mostly comes from above), only outside the mask itself.
-    soft = blur_map(alpha, max(1.0, face_width * 0.045))
+    soft = soft_map(alpha, max(1.0, face_width * 0.045))
     shift = max(1, int(round(face_width * 0.02)))
     shadow = np.zeros_like(soft)
     shadow[shift:] = soft[:-shift]
-    shadow = np.clip(shadow - alpha, 0.0, 1.0) * face_region.astype(np.float32)
-    shaded = window * (1.0 - SHADOW_STRENGTH * shadow)[..., None]
-    out = shaded * (1.0 - alpha[..., None]) + rgb
-    return np.clip(out, 0.0, 1.0), alpha
+    shadow = np.clip(shadow - alpha, 0.0, 1.0) * face_region
+    # Background weight per pixel (2-D), then one 3-channel pass.
+    keep = (1.0 - SHADOW_STRENGTH * shadow) * (1.0 - alpha)
+    out = window * keep[..., None] + rgb
+    return np.clip(out, 0.0, 1.0, out=out), alpha
+
+
+def soft_map(channel: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur of a 0..1 map, computed on a reduced copy (a soft shadow has no detail)."""
+    step = max(1, int(sigma // 3))
+    if step == 1:
+        return blur_map(channel, sigma)
+    h, w = channel.shape
+    image = Image.fromarray(np.clip(channel * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    small = image.reduce(step).filter(ImageFilter.GaussianBlur(sigma / step))
+    return np.asarray(small.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
 
 
 def face_region_map(shape: tuple[int, int], polygon: np.ndarray, origin: tuple[int, int], grow: float) -> np.ndarray:

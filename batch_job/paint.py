@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
-from batch_job.composite import blend_mask, estimate_blur, face_region_map, lit_from_right, luma
+from batch_job.composite import blend_mask, estimate_blur, face_region_map, lit_from_right, luma, soften
 from batch_job.detect.face import Face
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
 from batch_job.warp import warp_image
@@ -36,13 +37,15 @@ class Painted:
     alpha: np.ndarray
 
 
-def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) -> list[Painted]:
-    """Paint every job onto ``pixels`` (H x W x 3 uint8, modified in place), largest face last.
+def paint(canvas: np.ndarray | Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -> list[Painted]:
+    """Paint every job onto ``canvas`` (H x W x 3 uint8 array or RGB image, changed in place), largest face last.
 
     Larger faces are nearer the camera, so painting them last lets a near
-    person's mask cover a far one's where they overlap.
+    person's mask cover a far one's where they overlap. An image is edited
+    window by window through crop and paste: a 12 MP photo is never copied.
     """
-    h, w = pixels.shape[:2]
+    pixels = _Canvas(canvas)
+    w, h = pixels.size
     order = sorted(range(len(jobs)), key=lambda i: jobs[i].face.box.w * jobs[i].face.box.h)
     painted: list[Painted | None] = [None] * len(jobs)
     for i in order:
@@ -60,32 +63,56 @@ def paint(pixels: np.ndarray, jobs: list[PaintJob], keep_alpha: bool = False) ->
         if cx1 <= cx0 or cy1 <= cy0:
             painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32))
             continue
+        box = (cx0, cy0, cx1, cy1)
+        face_width = fit.eye_distance * 2.1
         level, k = template.level_image(fit.scale)
-        art = np.asarray(warp_image(level, fit.mesh.scaled_src(k), (cx0, cy0, cx1, cy1)), dtype=np.float32) / 255.0
-        window = pixels[cy0:cy1, cx0:cx1].astype(np.float32) / 255.0
+        art = warp_image(level, fit.mesh.scaled_src(k), box)
+        # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
+        art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
+        window = pixels.read(box).astype(np.float32) / 255.0
         outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
         region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
         rng = np.random.default_rng(job.seed)
-        focus = estimate_blur(luma) if luma.size else 0.0
-        out, alpha = blend_mask(window, art, region, face_width=fit.eye_distance * 2.1, rng=rng, photo_blur=focus)
-        pixels[cy0:cy1, cx0:cx1] = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        painted[i] = Painted((cx0, cy0, cx1, cy1), alpha if keep_alpha else np.zeros((0, 0), np.float32))
+        out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
+        pixels.write(box, np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        painted[i] = Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
     return [p for p in painted if p is not None]
 
 
-def _eye_band(pixels: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class _Canvas:
+    """Window reads and writes on either an array or a Pillow image."""
+
+    def __init__(self, target: np.ndarray | Image.Image) -> None:
+        self.target = target
+        self.size = target.size if isinstance(target, Image.Image) else (target.shape[1], target.shape[0])
+
+    def read(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        if isinstance(self.target, Image.Image):
+            return np.asarray(self.target.crop(box))
+        return self.target[y0:y1, x0:x1]
+
+    def write(self, box: tuple[int, int, int, int], pixels: np.ndarray) -> None:
+        x0, y0, x1, y1 = box
+        if isinstance(self.target, Image.Image):
+            self.target.paste(Image.fromarray(pixels, "RGB"), (x0, y0))
+        else:
+            self.target[y0:y1, x0:x1] = pixels
+
+
+def _eye_band(pixels: _Canvas, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The eyes and brows above the mask (the sharpest detail a face reliably shows),
     with the eye midpoint in the patch's pixels and the unit eye-line direction."""
     el, er = targets[_IDX["eye_left"]], targets[_IDX["eye_right"]]
     d = max(float(np.linalg.norm(er - el)), 1e-6)
-    h, w = pixels.shape[:2]
+    w, h = pixels.size
     x0 = int(max(0, min(el[0], er[0]) - 0.45 * d))
     y0 = int(max(0, min(el[1], er[1]) - 0.45 * d))
     x1 = int(min(w, max(el[0], er[0]) + 0.45 * d))
     y1 = int(min(h, max(el[1], er[1]) + 0.2 * d))
     if d < 12 or x1 <= x0 or y1 <= y0:
         return np.zeros((0, 0, 3), np.uint8), np.zeros(2), np.array([1.0, 0.0])
-    return pixels[y0:y1, x0:x1], (el + er) / 2 - np.array([x0, y0]), (er - el) / d
+    return pixels.read((x0, y0, x1, y1)), (el + er) / 2 - np.array([x0, y0]), (er - el) / d
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

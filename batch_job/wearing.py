@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from batch_job.detect.base import ImageSource
 from batch_job.detect.face import Face
 from batch_job.fit import anchor_targets, frame_of
 from masks.catalog import ANCHOR_NAMES
@@ -69,6 +70,20 @@ def _pixels_in(image: Image.Image, polygon: list[tuple[float, float]]) -> np.nda
 def _circle(cx: float, cy: float, r: float, n: int = 16) -> list[tuple[float, float]]:
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in t]
+
+
+# The copy a face is judged on: the 800 px one (the local detector's survey, so
+# already decoded) when the face is at least this wide there, else the full photo.
+VIEW_LONG_SIDE = 800
+VIEW_MIN_FACE_PX = 48
+
+
+def view(source: ImageSource, face: Face) -> tuple[Image.Image, float]:
+    """The smallest already-made copy of the photo that shows ``face`` in enough detail, and its scale."""
+    image, scale = source.at_most(VIEW_LONG_SIDE)
+    if face.box.w * scale >= VIEW_MIN_FACE_PX or scale >= 1.0:
+        return image, scale
+    return source.at_most(max(source.size))
 
 
 def assess(image: Image.Image, scale: float, face: Face) -> Wearing:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from batch_job.detect.local import LocalDetector  # noqa: E402
 from batch_job.imaging import Photo  # noqa: E402
-from batch_job.wearing import assess  # noqa: E402
+from batch_job.wearing import assess, view  # noqa: E402
 from bench.synth import FACES_DIR, MASK_COLOURS, SKIN_TONES, PersonSpec, make_scene  # noqa: E402
 
 
@@ -67,14 +67,13 @@ def evaluate(count: int, seed: int, detector: LocalDetector | None = None) -> di
         photo_no += 1
         photo = Photo(scene.jpeg())
         faces = detector.detect(photo)
-        small, scale = photo.at_most(1600)
         for truth in scene.faces:
             tx, ty, tw, th = truth.box
             match = [f for f in faces if tx <= f.box.center.x <= tx + tw and ty <= f.box.center.y <= ty + th]
             if not match:
                 tally["undetected"] += 1
                 continue
-            verdict = assess(small, scale, match[0])
+            verdict = assess(*view(photo, match[0]), match[0])
             label = truth.spec.masked
             key = {(True, True): "tp", (False, True): "fn", (True, False): "fp", (False, False): "tn"}[(verdict.masked, label)]
             tally[key] += 1
@@ -90,9 +89,8 @@ def evaluate(count: int, seed: int, detector: LocalDetector | None = None) -> di
             img = image.resize((max(1, int(image.width * k)), max(1, int(image.height * k))), Image.Resampling.LANCZOS)
             photo = Photo(_jpeg(img))
             faces = detector.detect(photo)
-            small, scale = photo.at_most(1600)
             for face in faces[:1]:
-                verdict = assess(small, scale, face)
+                verdict = assess(*view(photo, face), face)
                 tally["real_tn" if not verdict.masked else "real_fp"] += 1
     tp, fp, fn, tn = (tally[k] + (tally["real_" + k] if k in ("fp", "tn") else 0) for k in ("tp", "fp", "fn", "tn"))
     return {

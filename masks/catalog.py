@@ -133,8 +133,10 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
 
 # 8-bit levels only: a float level of a 1024x900 template is 15 MB, and a
 # worker that cached them for nine masks (and their mirror images) held half
-# a gigabyte (bench/local_throughput.py measured the peak).
-@lru_cache(maxsize=24)
+# a gigabyte (bench/local_throughput.py measured the peak). In 8 bits all the
+# levels of one mask take ~5 MB, so every mask, both ways round, at the four
+# levels faces use fit (~90 MB): a miss costs a PNG decode and a resize (~30 ms).
+@lru_cache(maxsize=80)
 def _level_image(png: bytes, k: int) -> tuple[Image.Image, float]:
     image = Image.open(io.BytesIO(png)).convert("RGBA").convert("RGBa")  # premultiplied
     if k == 0:

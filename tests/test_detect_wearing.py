@@ -14,7 +14,7 @@ from batch_job.detect.base import create_detector, detector_names
 from batch_job.errors import UsageError
 from batch_job.imaging import Photo
 from batch_job.settings import Settings
-from batch_job.wearing import assess
+from batch_job.wearing import assess, view
 from bench.synth import FACES_DIR, PersonSpec, make_scene
 from bench.wearing import evaluate
 from helpers import encode, gradient_image
@@ -68,8 +68,7 @@ def test_real_portraits_are_found_and_left_bare(detector):
         photo = Photo(encode(Image.open(FACES_DIR / f"{name}.png").convert("RGB"), "JPEG", quality=92))
         faces = detector.detect(photo)
         assert len(faces) == 1
-        small, scale = photo.at_most(1600)
-        verdict = assess(small, scale, faces[0])
+        verdict = assess(*view(photo, faces[0]), faces[0])
         assert not verdict.masked and verdict.skin_fraction > 0.6
 
 

@@ -17,19 +17,32 @@ from batch_job.detect.base import ImageSource, register
 from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.errors import DetectorError
 
-# CenterFace misses small faces when the photo is reduced too far and gains
-# little above this: see docs/DETECTION.md for the measured trade-off.
+# The finest scale faces are looked for at (``--detect-size``): CenterFace finds
+# faces from about 20 px, so 1600 px reaches faces ~50 px wide in a 12 MP photo.
+# See docs/QUALITY.md for the measured trade-off.
 DETECT_LONG_SIDE = 1600
 # Small photos are enlarged up to this so that their faces reach the sizes the
-# model was trained on (it finds faces from about 20 px).
+# model was trained on.
 DETECT_MIN_LONG_SIDE = 960
-# CenterFace scores faces that fill a large part of the frame poorly (a 300 px
+# Running CenterFace over the whole photo at 1600 px costs ~0.55 s; most of it
+# is spent on sky, walls and streets. So the whole photo is first surveyed at
+# 800 px (~0.1 s), which finds faces from ~80 px (in a 12 MP photo) outright,
+# and the heatmap's weak peaks say where smaller faces may be: only windows
+# around those are read again at the fine scale (bench/detect_tradeoff.py).
+SURVEY_LONG_SIDE = 800
+# A survey peak at or above this earns a closer look. On 12 MP scenes, faces
+# 40-80 px wide peak at 0.05-0.15 at 800 px; background peaks rarely pass 0.02.
+ZOOM_FLOOR = 0.02
+ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
+# When the windows would cover more than this share of the photo (a crowd, a
+# busy texture), one full pass at the fine scale is cheaper than many windows.
+ZOOM_MAX_SHARE = 0.35
+# CenterFace scores faces that fill a large part of its input poorly (a 300 px
 # face turned 45 degrees scored 0.15-0.3 where the same face at 150 px scored
-# 0.6-0.7, bench/synth.py), so a second, coarse pass catches close-ups; it
-# costs about a quarter of the main pass.
-COARSE_LONG_SIDE = 640
+# 0.6-0.7, bench/synth.py); a pass at this size catches close-ups.
+CLOSEUP_LONG_SIDE = 400
 NMS_IOU = 0.3
-# Band height and overlap for tall detection inputs (multiples of 32; see CenterFace.__call__).
+# Band height and overlap for tall inputs of the full fine pass (multiples of 32; see CenterFace.__call__).
 BAND_ROWS = 576
 BAND_OVERLAP = 128
 MESH_SIZE = 192
@@ -152,9 +165,23 @@ class CenterFace:
             top += BAND_ROWS
         return found
 
+    def survey(self, image: Image.Image, floor: float) -> tuple[list[Candidate], np.ndarray]:
+        """Faces in ``image`` plus hints: (x, y) of the heatmap's local peaks in
+        [floor, threshold) - places a face too small for this scale may be."""
+        pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
+        hints: list[np.ndarray] = []
+        found = self._run(pixels, 0, None, hints=(floor, hints))
+        return found, hints[0]
+
+    def window(self, image: Image.Image, left: int, top: int) -> list[Candidate]:
+        """Faces in a small ``image`` cut from a larger one at (left, top), in the larger one's pixels."""
+        pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
+        return self._run(pixels, top, None, left=left)
+
     def _run(
-        self, pixels: np.ndarray, top: int, core: tuple[float, float] | None, rows: int = 0
-    ) -> list[Candidate]:
+        self, pixels: np.ndarray, top: int, core: tuple[float, float] | None, rows: int = 0,
+        left: int = 0, hints: tuple[float, list] | None = None,
+    ) -> list[Candidate]:  # fmt: skip
         _, h, w = pixels.shape
         # Pad (not stretch) to multiples of 32: the network downsamples 32x.
         pw, ph = -(-w // 32) * 32, -(-max(h, rows) // 32) * 32
@@ -162,13 +189,15 @@ class CenterFace:
         blob[0, :, :h, :w] = pixels
         heatmap, scale, offset, marks = self._session.run(None, {self._input: blob}, self._run_options)
         heat = heatmap[0, 0]
+        if hints is not None:
+            hints[1].append(_peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold) * 4.0 + 2.0)
         ys, xs = np.nonzero(heat > self.threshold)
         if len(ys) == 0:
             return []
         scores = heat[ys, xs]
         bh = np.exp(scale[0, 0, ys, xs]) * 4
         bw = np.exp(scale[0, 1, ys, xs]) * 4
-        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4 + left
         cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4 + top
         x0, y0 = cx - bw / 2, cy - bh / 2
         # Landmarks come as (y, x) pairs relative to the box corner, in box units.
@@ -186,6 +215,41 @@ class CenterFace:
             )
             for i in keep
         ]
+
+
+def _peaks(heat: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """(x, y) heatmap cells that are 3x3 local maxima with lo <= value < hi."""
+    padded = np.pad(heat, 1, constant_values=-1.0)
+    h, w = heat.shape
+    neighbours = np.max(
+        [padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)], axis=0
+    )
+    ys, xs = np.nonzero((heat >= lo) & (heat < hi) & (heat >= neighbours))
+    return np.column_stack([xs, ys]).astype(np.float64)
+
+
+def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple[int, int, int, int]]:
+    """Squares of ``side`` centred on ``points`` inside an image of ``size``; overlapping ones joined."""
+    w, h = size
+    boxes = []
+    for x, y in points:
+        x0 = int(min(max(0, round(x - side / 2)), max(0, w - side)))
+        y0 = int(min(max(0, round(y - side / 2)), max(0, h - side)))
+        boxes.append([x0, y0, min(w, x0 + side), min(h, y0 + side)])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return [tuple(b) for b in boxes]
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
@@ -244,6 +308,21 @@ class FaceMesh:
 
     def __call__(self, image: Image.Image, crop: Crop) -> np.ndarray:
         """468 (x, y, z) points in ``image`` pixels; z in the same units, larger = farther."""
+        factor = int(crop.side / MESH_SIZE)
+        if factor >= 2:
+            # Read a crop from a much larger picture through an integer box
+            # reduction first: the affine resampling below does not filter,
+            # and an aliased face moves FaceMesh's points by pixels.
+            reach = crop.side * 0.75  # covers the rotated square (half-diagonal 0.71 side)
+            x0, y0 = math.floor(crop.cx - reach), math.floor(crop.cy - reach)
+            x1, y1 = math.ceil(crop.cx + reach), math.ceil(crop.cy + reach)
+            region = image.crop((x0, y0, x1, y1)).reduce(factor)
+            small = Crop((crop.cx - x0) / factor, (crop.cy - y0) / factor, crop.side / factor, crop.angle)
+            points = self(region, small)
+            points *= factor
+            points[:, 0] += x0
+            points[:, 1] += y0
+            return points
         m = crop.matrix()
         patch = image.transform(
             (MESH_SIZE, MESH_SIZE),
@@ -308,39 +387,78 @@ class LocalDetector:
         self._centerface = CenterFace(threshold, threads)
         self._mesh = FaceMesh(threads)
         self.long_side = long_side
+        # False reads the whole photo at the fine scale (the slow reference the
+        # survey is measured against in bench/detect_tradeoff.py).
+        self.zoom = True
 
     def detect(self, source: ImageSource) -> list[Face]:
         return [face for face, _ in self.detect_with_meshes(source)]
 
     def detect_with_meshes(self, source: ImageSource) -> list[tuple[Face, np.ndarray]]:
         """Faces plus their raw 468-point meshes (x, y, z in full-image pixels)."""
-        full_w, full_h = source.size
-        long_side = max(full_w, full_h)
-        small, scale = source.at_most(self.long_side)
-        if max(small.size) < DETECT_MIN_LONG_SIDE:
-            k = DETECT_MIN_LONG_SIDE / max(small.size)
-            small = small.resize((round(small.width * k), round(small.height * k)), Image.Resampling.BICUBIC)
-            scale *= k
-        found = [(c, scale) for c in self._centerface(small)]
-        if max(small.size) > COARSE_LONG_SIDE * 1.25:
-            k = COARSE_LONG_SIDE / max(small.size)
-            coarse = small.resize((round(small.width * k), round(small.height * k)), Image.Resampling.BILINEAR, reducing_gap=2.0)
-            found += [(c, scale * k) for c in self._centerface(coarse)]
+        long_side = max(source.size)
+        if long_side > self.long_side:
+            fine = self.long_side / long_side
+        else:
+            fine = max(1.0, DETECT_MIN_LONG_SIDE / long_side)
+        if fine * long_side <= SURVEY_LONG_SIDE * 1.25:
+            found = self._single_pass(source, fine)
+        else:
+            found = self._survey_and_zoom(source, fine)
         merged = _merge([(_to_full(c, s), c.score) for c, s in found])
-        return [self._refine(source, c.box, c.score, c.points, long_side) for c in merged]
+        return [self._refine(source, c.box, c.score, c.points) for c in merged]
 
-    def _refine(
-        self, source: ImageSource, box: Box, score: float, points: np.ndarray, long_side: int
-    ) -> tuple[Face, np.ndarray]:
+    def _single_pass(self, source: ImageSource, fine: float) -> list[tuple[Candidate, float]]:
+        """A photo small enough to read whole at the fine scale in one pass."""
+        image, scale = source.at_most(max(source.size))
+        if fine != scale:
+            size = (round(source.size[0] * fine), round(source.size[1] * fine))
+            image = image.resize(size, Image.Resampling.BICUBIC)
+        return [(c, fine) for c in self._centerface(image)] + self._closeups(image, fine)
+
+    def _closeups(self, image: Image.Image, scale: float) -> list[tuple[Candidate, float]]:
+        if max(image.size) <= CLOSEUP_LONG_SIDE * 1.25:
+            return []
+        k = CLOSEUP_LONG_SIDE / max(image.size)
+        small = image.resize((round(image.width * k), round(image.height * k)), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        return [(c, scale * k) for c in self._centerface(small)]
+
+    def _survey_and_zoom(self, source: ImageSource, fine: float) -> list[tuple[Candidate, float]]:
+        survey, sk = source.at_most(SURVEY_LONG_SIDE)
+        sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
+        found = [(c, sk) for c in sure] + self._closeups(survey, sk)
+        # A peak inside a face already found is that face, not another one.
+        boxes = [c.box for c in sure]
+        hints = [p for p in hints if not any(b.x <= p[0] <= b.x + b.w and b.y <= p[1] <= b.y + b.h for b in boxes)]
+        if not self.zoom:
+            image, k = source.at_most(round(self.long_side))
+            return found + [(c, k) for c in self._centerface(image)]
+        if not hints:
+            return found
+        fine_size = (round(source.size[0] * fine), round(source.size[1] * fine))
+        windows = _windows(np.array(hints) * (fine / sk), fine_size, ZOOM_WINDOW)
+        area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
+        if area > ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
+            image, k = source.at_most(round(max(fine_size)))
+            return found + [(c, k) for c in self._centerface(image)]
+        full, _ = source.at_most(max(source.size))
+        for x0, y0, x1, y1 in windows:
+            # Cut from the full photo and reduce just the window: the photo is
+            # decoded at full size for painting anyway, a 1600 px copy is not.
+            part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=(x0 / fine, y0 / fine, x1 / fine, y1 / fine), reducing_gap=2.0)
+            found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
+        return found
+
+    def _refine(self, source: ImageSource, box: Box, score: float, points: np.ndarray) -> tuple[Face, np.ndarray]:
         eye_l, eye_r = points[0], points[1]
         angle = math.atan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0])
         crop = Crop(box.center.x, box.center.y, CROP_SCALE * max(box.w, box.h), angle)
-        # Read the crop from the detection copy when it already gives FaceMesh
-        # its own 192 px, else from the full photo (decoded once, and needed
-        # for painting anyway): two levels, never a decode per face.
-        image, k = source.at_most(self.long_side)
+        # Read the crop from the survey copy when it already gives FaceMesh its
+        # own 192 px, else from the full photo (decoded once, and needed for
+        # painting anyway): two levels, never a decode per face.
+        image, k = source.at_most(SURVEY_LONG_SIDE)
         if crop.side * k < MESH_SIZE and k < 1.0:
-            image, k = source.at_most(long_side)
+            image, k = source.at_most(max(source.size))
         mesh = self._mesh(image, _scaled(crop, k))
         mesh = self._mesh(image, _crop_from_mesh(mesh))
         mesh /= k
