@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from batch_job.composite import blend_mask, estimate_blur, face_region_map, lit_from_right, luma, soften
+from batch_job.composite import blend_mask, estimate_blur, face_region_map, level_feather, lit_from_right, luma, soften
 from batch_job.detect.face import Face
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
 from batch_job.warp import warp_image
@@ -65,11 +65,12 @@ def paint(canvas: np.ndarray | Image.Image, jobs: list[PaintJob], keep_alpha: bo
             continue
         box = (cx0, cy0, cx1, cy1)
         face_width = fit.eye_distance * 2.1
-        level, k = template.level_image(fit.scale)
+        ratio = template.level_scale(fit.scale)
+        level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * 2.1 * ratio))
         art = warp_image(level, fit.mesh.scaled_src(k), box)
         # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
         art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
-        window = pixels.read(box).astype(np.float32) / 255.0
+        window = pixels.read(box).astype(np.float32) * np.float32(1 / 255)
         outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
         region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
         rng = np.random.default_rng(job.seed)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from batch_job.errors import BadMaskFile, MaskArtError, UsageError
 
@@ -100,13 +100,23 @@ class MaskTemplate:
         so a face lit from the right gets the mirror image."""
         return _mirrored(self)
 
-    def level_image(self, scale: float) -> tuple[Image.Image, float]:
+    def level_scale(self, scale: float) -> float:
+        """The exact scale of the level ``level_image(scale)`` returns (between scale and 2 x scale)."""
+        k = _level_index(scale)
+        return 1.0 if k == 0 else max(1, round(self.size[0] / 2**k)) / self.size[0]
+
+    def level_image(self, scale: float, blur: float = 0.0) -> tuple[Image.Image, float]:
         """The art reduced to about ``scale`` (never below it) as 8-bit premultiplied "RGBa", and its exact scale.
 
         Sampling bilinearly from at most 2x the output size keeps small masks
-        free of aliasing without a per-pixel filter.
+        free of aliasing without a per-pixel filter. ``blur`` (Gaussian sigma in
+        the level's pixels) is applied once and cached with the level.
         """
-        return _level_image(self.png, _level_index(scale))
+        return _level_image(self.png, _level_index(scale), round(blur, 2))
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return _png_size(self.png)
 
     def occupancy(self) -> tuple[np.ndarray, int]:
         """Where the art is not transparent, on a coarse grid (cell = ``OCCUPANCY_CELL`` px)."""
@@ -137,13 +147,21 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
 # levels of one mask take ~5 MB, so every mask, both ways round, at the four
 # levels faces use fit (~90 MB): a miss costs a PNG decode and a resize (~30 ms).
 @lru_cache(maxsize=80)
-def _level_image(png: bytes, k: int) -> tuple[Image.Image, float]:
+def _level_image(png: bytes, k: int, blur: float) -> tuple[Image.Image, float]:
     image = Image.open(io.BytesIO(png)).convert("RGBA").convert("RGBa")  # premultiplied
-    if k == 0:
-        return image, 1.0
-    w, h = image.size
-    size = (max(1, round(w / 2**k)), max(1, round(h / 2**k)))
-    return image.resize(size, Image.Resampling.LANCZOS), size[0] / w
+    ratio = 1.0
+    if k > 0:
+        w, h = image.size
+        size = (max(1, round(w / 2**k)), max(1, round(h / 2**k)))
+        image, ratio = image.resize(size, Image.Resampling.LANCZOS), size[0] / w
+    if blur >= 0.3:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    return image, ratio
+
+
+@lru_cache(maxsize=64)
+def _png_size(png: bytes) -> tuple[int, int]:
+    return Image.open(io.BytesIO(png)).size
 
 
 @lru_cache(maxsize=32)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -100,3 +101,60 @@ def test_models_rebuild_from_their_wheels_byte_for_byte():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("identical") == 2
+
+
+# -- the survey and its windows ------------------------------------------------------------
+
+
+def test_survey_windows_are_clipped_and_joined():
+    from batch_job.detect.local import _windows
+
+    windows = _windows(np.array([[10.0, 10.0], [100.0, 40.0], [990.0, 590.0]]), (1000, 600), 192)
+    # The first two overlap and are joined; windows at the edges are moved inside, not cut.
+    assert sorted(windows) == [(0, 0, 196, 192), (808, 408, 1000, 600)]
+    assert _windows(np.zeros((0, 2)), (1000, 600), 192) == []
+
+
+def test_survey_peaks_are_local_maxima_in_the_band():
+    from batch_job.detect.local import _peaks
+
+    heat = np.zeros((20, 30), np.float32)
+    heat[5, 7] = 0.1  # a weak peak: a hint
+    heat[5, 8] = 0.05  # its shoulder: not a peak
+    heat[12, 20] = 0.9  # a sure face: not a hint
+    heat[15, 3] = 0.01  # below the floor
+    assert _peaks(heat, 0.02, 0.33).tolist() == [[7.0, 5.0]]
+
+
+def _small_face_photo(width: float = 70):
+    scene = make_scene([PersonSpec(width, asset=0)], size=(4032, 3024), seed=21, positions=[(2600, 1100)])
+    return scene, Photo(scene.jpeg(90))
+
+
+def test_a_face_too_small_for_the_survey_is_found_in_a_window(detector):
+    import batch_job.detect.local as local
+
+    scene, photo = _small_face_photo()
+    # At 800 px the face is ~14 px: the survey alone does not find it, only hints at it.
+    survey, k = photo.at_most(local.SURVEY_LONG_SIDE)
+    sure, hints = detector._centerface.survey(survey, local.ZOOM_FLOOR)
+    tx, ty, tw, th = scene.faces[0].box
+    assert not any(tx <= (c.box.x + c.box.w / 2) / k <= tx + tw for c in sure)
+    assert any(tx - tw <= x / k <= tx + 2 * tw and ty - th <= y / k <= ty + 2 * th for x, y in hints)
+    faces = detector.detect(Photo(scene.jpeg(90)))
+    assert len(faces) == 1
+    assert tx <= faces[0].box.center.x <= tx + tw and ty <= faces[0].box.center.y <= ty + th
+
+
+def test_many_hints_fall_back_to_one_fine_pass(detector, monkeypatch):
+    import batch_job.detect.local as local
+
+    scene, _ = _small_face_photo()
+    # With no floor every heatmap ripple is a hint: the windows would cover the
+    # photo, so the detector reads it whole at the fine scale instead - and finds the same face.
+    monkeypatch.setattr(local, "ZOOM_FLOOR", 0.0)
+    calls = []
+    original = local.CenterFace.window
+    monkeypatch.setattr(local.CenterFace, "window", lambda self, *a: calls.append(1) or original(self, *a))
+    faces = detector.detect(Photo(scene.jpeg(90)))
+    assert calls == [] and len(faces) == 1

@@ -33,6 +33,7 @@ SURVEY_LONG_SIDE = 800
 # A survey peak at or above this earns a closer look. On 12 MP scenes, faces
 # 40-80 px wide peak at 0.05-0.15 at 800 px; background peaks rarely pass 0.02.
 ZOOM_FLOOR = 0.02
+SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
 # When the windows would cover more than this share of the photo (a crowd, a
 # busy texture), one full pass at the fine scale is cheaper than many windows.
@@ -45,6 +46,7 @@ NMS_IOU = 0.3
 # Band height and overlap for tall inputs of the full fine pass (multiples of 32; see CenterFace.__call__).
 BAND_ROWS = 576
 BAND_OVERLAP = 128
+SHRINK_ABOVE_PIXELS = 1_000_000
 MESH_SIZE = 192
 CROP_SCALE = 1.3
 
@@ -187,7 +189,10 @@ class CenterFace:
         pw, ph = -(-w // 32) * 32, -(-max(h, rows) // 32) * 32
         blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
         blob[0, :, :h, :w] = pixels
-        heatmap, scale, offset, marks = self._session.run(None, {self._input: blob}, self._run_options)
+        # Shrinking the arena after a run keeps a worker's peak down after a big
+        # input, but costs ~20% on every run: only for the full fine pass's bands.
+        options = self._run_options if ph * pw > SHRINK_ABOVE_PIXELS else None
+        heatmap, scale, offset, marks = self._session.run(None, {self._input: blob}, options)
         heat = heatmap[0, 0]
         if hints is not None:
             hints[1].append(_peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold) * 4.0 + 2.0)
@@ -427,9 +432,12 @@ class LocalDetector:
         survey, sk = source.at_most(SURVEY_LONG_SIDE)
         sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
         found = [(c, sk) for c in sure] + self._closeups(survey, sk)
-        # A peak inside a face already found is that face, not another one.
-        boxes = [c.box for c in sure]
+        # A peak inside a face already found is that face, not another one. A face
+        # the survey barely resolves is looked at again: the fine scale gives it a
+        # better box and score (the better of the two wins the merge).
+        boxes = [c.box for c in sure if c.box.w >= SURVEY_SURE_PX]
         hints = [p for p in hints if not any(b.x <= p[0] <= b.x + b.w and b.y <= p[1] <= b.y + b.h for b in boxes)]
+        hints += [(c.box.center.x, c.box.center.y) for c in sure if c.box.w < SURVEY_SURE_PX]
         if not self.zoom:
             image, k = source.at_most(round(self.long_side))
             return found + [(c, k) for c in self._centerface(image)]
