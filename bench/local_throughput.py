@@ -177,11 +177,11 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--rss-photos", type=int, default=1000, help="0 to skip the memory run")
-    parser.add_argument("--detect-size", type=int, default=None, help="passed to maskalbum run (default 1600)")
+    parser.add_argument("--detect-size", type=int, default=None, help="passed to maskalbum run (default 2048)")
     args = parser.parse_args()
     photos = ensure_photos(args.photos, args.workers)
     mb = sum(p.stat().st_size for p in photos) / 1e6
-    print(f"{len(photos)} photos, {SIZE[0]}x{SIZE[1]}, {mb:.0f} MB, {args.workers} workers, detect size {args.detect_size or 1600}")
+    print(f"{len(photos)} photos, {SIZE[0]}x{SIZE[1]}, {mb:.0f} MB, {args.workers} workers, detect size {args.detect_size or 2048}")
     with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
         album = link_album(photos, len(photos), Path(tmp) / "album")
         floor_rate = floor(photos, args.workers)

@@ -48,7 +48,7 @@ MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than t
 Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
 DetectSize = Annotated[
     int | None,
-    typer.Option("--detect-size", help="Long side (px) the local detector reads: 1600 default; 1024 is ~2x faster, misses more small faces."),
+    typer.Option("--detect-size", help="Finest scale (long side, px) the local detector reads windows at: 2048 default; lower finds fewer small faces."),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 NotifyLine = Annotated[

@@ -20,7 +20,7 @@ class ImageSource(Protocol):
     ``size`` is the full upright size. ``at_most(n)`` returns an RGB image whose
     long side is at most ``n`` (the full image if it is already smaller) and its
     scale relative to the full image (<= 1). Implementations decode lazily, so a
-    detector that only needs 1600 px never pays for a 12 MP decode.
+    detector that only needs 800 px never pays for a 12 MP decode.
     """
 
     @property

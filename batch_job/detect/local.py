@@ -18,13 +18,13 @@ from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.errors import DetectorError
 
 # The finest scale faces are looked for at (``--detect-size``): CenterFace finds
-# faces from about 20 px, so 1600 px reaches faces ~50 px wide in a 12 MP photo.
+# faces from about 20 px, so 2048 px reaches faces ~40 px wide in a 12 MP photo.
 # See docs/QUALITY.md for the measured trade-off.
-DETECT_LONG_SIDE = 1600
+DETECT_LONG_SIDE = 2048
 # Small photos are enlarged up to this so that their faces reach the sizes the
 # model was trained on.
 DETECT_MIN_LONG_SIDE = 960
-# Running CenterFace over the whole photo at 1600 px costs ~0.55 s; most of it
+# Running CenterFace over the whole photo at 2048 px costs ~0.9 s; most of it
 # is spent on sky, walls and streets. So the whole photo is first surveyed at
 # 800 px (~0.1 s), which finds faces from ~80 px (in a 12 MP photo) outright,
 # and the heatmap's weak peaks say where smaller faces may be: only windows
@@ -36,8 +36,9 @@ ZOOM_FLOOR = 0.02
 SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
 # When the windows would cover more than this share of the photo (a crowd, a
-# busy texture), one full pass at the fine scale is cheaper than many windows.
-ZOOM_MAX_SHARE = 0.35
+# busy texture), one full pass at the fine scale costs no more than the windows
+# (small inputs run less efficiently per pixel) and sees every face whole.
+ZOOM_MAX_SHARE = 0.6
 # CenterFace scores faces that fill a large part of its input poorly (a 300 px
 # face turned 45 degrees scored 0.15-0.3 where the same face at 150 px scored
 # 0.6-0.7, bench/synth.py); a pass at this size catches close-ups.
@@ -452,7 +453,7 @@ class LocalDetector:
         full, _ = source.at_most(max(source.size))
         for x0, y0, x1, y1 in windows:
             # Cut from the full photo and reduce just the window: the photo is
-            # decoded at full size for painting anyway, a 1600 px copy is not.
+            # decoded at full size for painting anyway, a 2048 px copy is not.
             part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=(x0 / fine, y0 / fine, x1 / fine, y1 / fine), reducing_gap=2.0)
             found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
         return found
