@@ -147,8 +147,9 @@ class CenterFace:
         1600 x 1216 input peak near 450 MB per worker, two bands halve that.
         A band keeps only detections centred in its core (the overlap split in
         half), so a face up to ``BAND_OVERLAP`` px tall is seen whole by the
-        band that keeps it; larger faces come from the coarse 640 px pass,
-        where they are small again.
+        band that keeps it; larger faces come from the 800 px survey, where
+        they are small again (this whole-photo pass is the fine scale's
+        fallback for crowds, see ``_survey_and_zoom``).
         """
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
         h = pixels.shape[1]
