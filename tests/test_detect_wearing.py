@@ -158,3 +158,22 @@ def test_many_hints_fall_back_to_one_fine_pass(detector, monkeypatch):
     monkeypatch.setattr(local.CenterFace, "window", lambda self, *a: calls.append(1) or original(self, *a))
     faces = detector.detect(Photo(scene.jpeg(90)))
     assert calls == [] and len(faces) == 1
+
+
+def test_tall_inputs_run_in_bands_without_losing_or_doubling_a_face(detector):
+    import batch_job.detect.local as local
+
+    # A face centred on the seam between the first two bands is kept by exactly one of them,
+    # and a window cut from a larger picture reports the same faces, shifted.
+    seam = local.BAND_ROWS + local.BAND_OVERLAP // 2
+    scene = make_scene([PersonSpec(90, asset=1)], size=(800, 1500), seed=8, positions=[(400, seam)])
+    image = Photo(scene.jpeg(92)).at_most(1500)[0]
+    whole = detector._centerface(image)
+    assert len(whole) == 1
+    tx, ty, tw, th = scene.faces[0].box
+    assert tx <= whole[0].box.center.x <= tx + tw and ty <= whole[0].box.center.y <= ty + th
+    shifted = detector._centerface.window(image, 300, 200)
+    assert len(shifted) == 1
+    assert shifted[0].box.x == pytest.approx(whole[0].box.x + 300)
+    assert shifted[0].box.y == pytest.approx(whole[0].box.y + 200)
+    assert np.allclose(shifted[0].points, whole[0].points + [300, 200])

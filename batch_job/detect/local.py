@@ -178,13 +178,18 @@ class CenterFace:
         return found, hints[0]
 
     def window(self, image: Image.Image, left: int, top: int) -> list[Candidate]:
-        """Faces in a small ``image`` cut from a larger one at (left, top), in the larger one's pixels."""
-        pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
-        return self._run(pixels, top, None, left=left)
+        """Faces in ``image`` cut from a larger one at (left, top), in the larger one's pixels.
+
+        Joined windows can grow large, so they go through the same bands as a whole photo.
+        """
+        shift = np.array([left, top], dtype=np.float64)
+        return [
+            Candidate(Box(c.box.x + left, c.box.y + top, c.box.w, c.box.h), c.score, c.points + shift) for c in self(image)
+        ]
 
     def _run(
         self, pixels: np.ndarray, top: int, core: tuple[float, float] | None, rows: int = 0,
-        left: int = 0, hints: tuple[float, list] | None = None,
+        hints: tuple[float, list] | None = None,
     ) -> list[Candidate]:  # fmt: skip
         _, h, w = pixels.shape
         # Pad (not stretch) to multiples of 32: the network downsamples 32x.
@@ -204,7 +209,7 @@ class CenterFace:
         scores = heat[ys, xs]
         bh = np.exp(scale[0, 0, ys, xs]) * 4
         bw = np.exp(scale[0, 1, ys, xs]) * 4
-        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4 + left
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4
         cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4 + top
         x0, y0 = cx - bw / 2, cy - bh / 2
         # Landmarks come as (y, x) pairs relative to the box corner, in box units.
