@@ -18,6 +18,8 @@ from batch_job.warp import warp_image
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
 
 _IDX = {name: i for i, name in enumerate(ANCHOR_NAMES)}
+# The face's width (jaw to jaw) in eye distances: what the feather, shadow and light scale with.
+FACE_WIDTH_PER_EYE_DISTANCE = 2.1
 _FACE_OUTLINE = ("cheek_left", "jaw_left_nose", "jaw_left_low", "chin", "jaw_right_low", "jaw_right_nose", "cheek_right")
 
 
@@ -37,15 +39,14 @@ class Painted:
     alpha: np.ndarray
 
 
-def paint(canvas: np.ndarray | Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -> list[Painted]:
-    """Paint every job onto ``canvas`` (H x W x 3 uint8 array or RGB image, changed in place), largest face last.
+def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -> list[Painted]:
+    """Paint every job onto the RGB image ``canvas`` (changed in place), largest face last.
 
     Larger faces are nearer the camera, so painting them last lets a near
-    person's mask cover a far one's where they overlap. An image is edited
+    person's mask cover a far one's where they overlap. The image is edited
     window by window through crop and paste: a 12 MP photo is never copied.
     """
-    pixels = _Canvas(canvas)
-    w, h = pixels.size
+    w, h = canvas.size
     order = sorted(range(len(jobs)), key=lambda i: jobs[i].face.box.w * jobs[i].face.box.h)
     painted: list[Painted | None] = [None] * len(jobs)
     for i in order:
@@ -53,7 +54,7 @@ def paint(canvas: np.ndarray | Image.Image, jobs: list[PaintJob], keep_alpha: bo
         targets = anchor_targets(job.face, overshoot=0.0, turn_push=False)
         # The eyes and brows, read once before this face is painted: they tell the
         # photo's focus and which side the light comes from.
-        band, origin, axis = _eye_band(pixels, targets)
+        band, origin, axis = _eye_band(canvas, targets)
         luma = _luma(band)
         mirror = luma.size and lit_from_right(luma, axis, origin)
         template = job.template.mirrored() if mirror else job.template
@@ -64,56 +65,35 @@ def paint(canvas: np.ndarray | Image.Image, jobs: list[PaintJob], keep_alpha: bo
             painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32))
             continue
         box = (cx0, cy0, cx1, cy1)
-        face_width = fit.eye_distance * 2.1
+        face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
         ratio = template.level_scale(fit.scale)
-        level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * 2.1 * ratio))
+        level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
         art = warp_image(level, fit.mesh.scaled_src(k), box)
         # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
         art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
-        window = pixels.read(box).astype(np.float32) * np.float32(1 / 255)
+        window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
         outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
         region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
         rng = np.random.default_rng(job.seed)
         out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
-        pixels.write(box, np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
         painted[i] = Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
     return [p for p in painted if p is not None]
 
 
-class _Canvas:
-    """Window reads and writes on either an array or a Pillow image."""
-
-    def __init__(self, target: np.ndarray | Image.Image) -> None:
-        self.target = target
-        self.size = target.size if isinstance(target, Image.Image) else (target.shape[1], target.shape[0])
-
-    def read(self, box: tuple[int, int, int, int]) -> np.ndarray:
-        x0, y0, x1, y1 = box
-        if isinstance(self.target, Image.Image):
-            return np.asarray(self.target.crop(box))
-        return self.target[y0:y1, x0:x1]
-
-    def write(self, box: tuple[int, int, int, int], pixels: np.ndarray) -> None:
-        x0, y0, x1, y1 = box
-        if isinstance(self.target, Image.Image):
-            self.target.paste(Image.fromarray(pixels, "RGB"), (x0, y0))
-        else:
-            self.target[y0:y1, x0:x1] = pixels
-
-
-def _eye_band(pixels: _Canvas, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _eye_band(canvas: Image.Image, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The eyes and brows above the mask (the sharpest detail a face reliably shows),
     with the eye midpoint in the patch's pixels and the unit eye-line direction."""
     el, er = targets[_IDX["eye_left"]], targets[_IDX["eye_right"]]
     d = max(float(np.linalg.norm(er - el)), 1e-6)
-    w, h = pixels.size
+    w, h = canvas.size
     x0 = int(max(0, min(el[0], er[0]) - 0.45 * d))
     y0 = int(max(0, min(el[1], er[1]) - 0.45 * d))
     x1 = int(min(w, max(el[0], er[0]) + 0.45 * d))
     y1 = int(min(h, max(el[1], er[1]) + 0.2 * d))
     if d < 12 or x1 <= x0 or y1 <= y0:
         return np.zeros((0, 0, 3), np.uint8), np.zeros(2), np.array([1.0, 0.0])
-    return pixels.read((x0, y0, x1, y1)), (el + er) / 2 - np.array([x0, y0]), (er - el) / d
+    return np.asarray(canvas.crop((x0, y0, x1, y1))), (el + er) / 2 - np.array([x0, y0]), (er - el) / d
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 
-
 from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
 from batch_job.detect.face import Face

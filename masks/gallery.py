@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from masks.catalog import Catalog, MaskTemplate
@@ -29,9 +28,9 @@ def render_on_face(templates: list[MaskTemplate]) -> list[Image.Image]:
     (face,) = LocalDetector().detect(Photo(buffer.getvalue()))
     tiles = []
     for i, template in enumerate(templates):
-        pixels = np.array(face_img, dtype=np.uint8)
-        paint(pixels, [PaintJob(face, template, seed=i, wears_mask=False)])
-        tiles.append(Image.fromarray(pixels))
+        tile = face_img.copy()
+        paint(tile, [PaintJob(face, template, seed=i, wears_mask=False)])
+        tiles.append(tile)
     return tiles
 
 

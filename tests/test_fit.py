@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.fit import CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
@@ -119,8 +120,7 @@ def test_fitted_mask_covers_its_coverage_polygon_on_the_face(catalog):
     face = make_face(d=90, centre=(300, 200))
     region = (np.array([(300 + 90 * x, 200 + 90 * y) for x, y in coverage_polygon()]))
     for template in catalog.masks:
-        pixels = np.zeros((520, 600, 3), np.uint8)
-        painted = paint(pixels, [PaintJob(face, template, seed=0)], keep_alpha=True)[0]
+        painted = paint(Image.new("RGB", (600, 520)), [PaintJob(face, template, seed=0)], keep_alpha=True)[0]
         x0, y0, x1, y1 = painted.box
         alpha = np.zeros((520, 600), np.float32)
         alpha[y0:y1, x0:x1] = painted.alpha
@@ -225,13 +225,13 @@ def test_overlapping_faces_paint_the_nearer_one_last(catalog):
     rng = np.random.default_rng(0)
     blank = (rng.random((520, 640, 3)) * 60 + 150).astype(np.uint8)
 
-    given = blank.copy()
+    given = Image.fromarray(blank)
     paint(given, [large, small])
-    expected = blank.copy()
+    expected = Image.fromarray(blank)
     paint(expected, [small])
     paint(expected, [large])
-    wrong = blank.copy()
+    wrong = Image.fromarray(blank)
     paint(wrong, [large])
     paint(wrong, [small])
-    assert np.array_equal(given, expected)
-    assert not np.array_equal(given, wrong)  # the faces do overlap, so the order shows
+    assert np.array_equal(np.asarray(given), np.asarray(expected))
+    assert not np.array_equal(np.asarray(given), np.asarray(wrong))  # the faces do overlap, so the order shows
