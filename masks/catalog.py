@@ -102,8 +102,8 @@ class MaskTemplate:
 
     def level_scale(self, scale: float) -> float:
         """The exact scale of the level ``level_image(scale)`` returns (between scale and 2 x scale)."""
-        k = _level_index(scale)
-        return 1.0 if k == 0 else max(1, round(self.size[0] / 2**k)) / self.size[0]
+        width = _png_size(self.png)[0]
+        return _level_size((width, 1), _level_index(scale))[0] / width
 
     def level_image(self, scale: float, blur: float = 0.0) -> tuple[Image.Image, float]:
         """The art reduced to about ``scale`` (never below it) as 8-bit premultiplied "RGBa", and its exact scale.
@@ -113,10 +113,6 @@ class MaskTemplate:
         the level's pixels) is applied once and cached with the level.
         """
         return _level_image(self.png, _level_index(scale), round(blur, 2))
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return _png_size(self.png)
 
     def occupancy(self) -> tuple[np.ndarray, int]:
         """Where the art is not transparent, on a coarse grid (cell = ``OCCUPANCY_CELL`` px)."""
@@ -149,14 +145,17 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
 @lru_cache(maxsize=80)
 def _level_image(png: bytes, k: int, blur: float) -> tuple[Image.Image, float]:
     image = Image.open(io.BytesIO(png)).convert("RGBA").convert("RGBa")  # premultiplied
-    ratio = 1.0
-    if k > 0:
-        w, h = image.size
-        size = (max(1, round(w / 2**k)), max(1, round(h / 2**k)))
-        image, ratio = image.resize(size, Image.Resampling.LANCZOS), size[0] / w
+    size = _level_size(image.size, k)
+    ratio = size[0] / image.width
+    if size != image.size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
     if blur >= 0.3:
         image = image.filter(ImageFilter.GaussianBlur(blur))
     return image, ratio
+
+
+def _level_size(size: tuple[int, int], k: int) -> tuple[int, int]:
+    return (max(1, round(size[0] / 2**k)), max(1, round(size[1] / 2**k)))
 
 
 @lru_cache(maxsize=64)
