@@ -113,6 +113,13 @@ def test_survey_windows_are_clipped_and_joined():
     # The first two overlap and are joined; windows at the edges are moved inside, not cut.
     assert sorted(windows) == [(0, 0, 196, 192), (808, 408, 1000, 600)]
     assert _windows(np.zeros((0, 2)), (1000, 600), 192) == []
+    # Hundreds of hints (a busy photo): windows end up disjoint and every hint inside one.
+    points = np.random.default_rng(0).random((300, 2)) * [2048, 1536]
+    windows = _windows(points, (2048, 1536), 192)
+    for i, a in enumerate(windows):
+        for b in windows[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    assert all(any(w[0] <= x <= w[2] and w[1] <= y <= w[3] for w in windows) for x, y in points)
 
 
 def test_survey_peaks_are_local_maxima_in_the_band():

@@ -241,27 +241,34 @@ def _peaks(heat: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple[int, int, int, int]]:
-    """Squares of ``side`` centred on ``points`` inside an image of ``size``; overlapping ones joined."""
+    """Squares of ``side`` centred on ``points`` inside an image of ``size``; overlapping ones joined.
+
+    A busy photo can give hundreds of points, so overlaps are joined as
+    connected components over an all-pairs test, a few numpy passes.
+    """
     w, h = size
-    boxes = []
-    for x, y in points:
-        x0 = int(min(max(0, round(x - side / 2)), max(0, w - side)))
-        y0 = int(min(max(0, round(y - side / 2)), max(0, h - side)))
-        boxes.append([x0, y0, min(w, x0 + side), min(h, y0 + side)])
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    x0 = np.clip(np.round(pts[:, 0] - side / 2), 0, max(0, w - side))
+    y0 = np.clip(np.round(pts[:, 1] - side / 2), 0, max(0, h - side))
+    boxes = np.stack([x0, y0, np.minimum(w, x0 + side), np.minimum(h, y0 + side)], axis=1).astype(np.int64)
+    while len(boxes) > 1:
+        b = boxes
+        touch = (b[:, None, 0] < b[None, :, 2]) & (b[None, :, 0] < b[:, None, 2])
+        touch &= (b[:, None, 1] < b[None, :, 3]) & (b[None, :, 1] < b[:, None, 3])
+        labels = np.arange(len(b))
+        while True:  # each box takes the smallest label it touches until nothing changes
+            spread = np.where(touch, labels[None, :], len(b)).min(axis=1)
+            if np.array_equal(spread, labels):
                 break
-    return [tuple(b) for b in boxes]
+            labels = spread
+        if len(np.unique(labels)) == len(b):
+            break
+        # Joined boxes may now overlap others: go round again.
+        boxes = np.array([
+            [b[labels == g, 0].min(), b[labels == g, 1].min(), b[labels == g, 2].max(), b[labels == g, 3].max()]
+            for g in np.unique(labels)
+        ])  # fmt: skip
+    return sorted(tuple(int(v) for v in row) for row in boxes)
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
@@ -442,27 +449,31 @@ class LocalDetector:
         # A peak inside a face already found is that face, not another one. A face
         # the survey barely resolves is looked at again: the fine scale gives it a
         # better box and score (the better of the two wins the merge).
-        boxes = [c.box for c in sure if c.box.w >= SURVEY_SURE_PX]
-        hints = [p for p in hints if not any(b.x <= p[0] <= b.x + b.w and b.y <= p[1] <= b.y + b.h for b in boxes)]
-        hints += [(c.box.center.x, c.box.center.y) for c in sure if c.box.w < SURVEY_SURE_PX]
-        if not self.zoom:
-            image, k = source.at_most(round(self.long_side))
-            return found + [(c, k) for c in self._centerface(image)]
-        if not hints:
-            return found
+        boxes = np.array([[c.box.x, c.box.y, c.box.x + c.box.w, c.box.y + c.box.h] for c in sure if c.box.w >= SURVEY_SURE_PX])
+        if len(boxes) and len(hints):
+            inside = (hints[:, None, 0] >= boxes[None, :, 0]) & (hints[:, None, 0] <= boxes[None, :, 2])
+            inside &= (hints[:, None, 1] >= boxes[None, :, 1]) & (hints[:, None, 1] <= boxes[None, :, 3])
+            hints = hints[~inside.any(axis=1)]
+        barely = [(c.box.center.x, c.box.center.y) for c in sure if c.box.w < SURVEY_SURE_PX]
+        hints = np.concatenate([hints.reshape(-1, 2), np.array(barely).reshape(-1, 2)])
         fine_size = (round(source.size[0] * fine), round(source.size[1] * fine))
-        windows = _windows(np.array(hints) * (fine / sk), fine_size, ZOOM_WINDOW)
-        area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
-        if area > ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
-            image, k = source.at_most(round(max(fine_size)))
-            return found + [(c, k) for c in self._centerface(image)]
-        full, _ = source.at_most(max(source.size))
-        for x0, y0, x1, y1 in windows:
-            # Cut from the full photo and reduce just the window: the photo is
-            # decoded at full size for painting anyway, a 2048 px copy is not.
-            part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=(x0 / fine, y0 / fine, x1 / fine, y1 / fine), reducing_gap=2.0)
-            found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
-        return found
+        if self.zoom:
+            if not len(hints):
+                return found
+            windows = _windows(hints * (fine / sk), fine_size, ZOOM_WINDOW)
+            area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
+            if area <= ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
+                full, _ = source.at_most(max(source.size))
+                for x0, y0, x1, y1 in windows:
+                    # Cut from the full photo and reduce just the window: the photo is
+                    # decoded at full size for painting anyway, a 2048 px copy is not.
+                    box = (x0 / fine, y0 / fine, x1 / fine, y1 / fine)
+                    part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+                    found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
+                return found
+        # The whole photo at the fine scale: the crowd fallback, or zoom off.
+        image, k = source.at_most(max(fine_size))
+        return found + [(c, k) for c in self._centerface(image)]
 
     def _refine(self, source: ImageSource, box: Box, score: float, points: np.ndarray) -> tuple[Face, np.ndarray]:
         eye_l, eye_r = points[0], points[1]
