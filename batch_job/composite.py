@@ -111,7 +111,7 @@ def noise_level(window: np.ndarray) -> float:
 # The warped art itself is about this soft (bilinear sampling from a level at 1-2x).
 ART_SIGMA = 0.8
 # Edge-based blur estimates read this much on a sharp photo (measured on the
-# bench/faces portraits at native size: 1.18 and 1.25).
+# testing/faces portraits at native size: 1.18 and 1.25).
 SHARP_READING = 0.5
 
 

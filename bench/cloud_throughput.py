@@ -39,7 +39,7 @@ from aws_fakes import FakeRekognition, aws_env, detect_faces_response, face_deta
 from batch_job import cloud  # noqa: E402
 from batch_job.imaging import Photo  # noqa: E402
 from batch_job.s3storage import S3Storage  # noqa: E402
-from bench.synth import PersonSpec, make_scene  # noqa: E402
+from testing.synth import PersonSpec, make_scene  # noqa: E402
 
 BUCKET = "maskalbum-bench"
 RESULTS = ROOT / "bench" / "RESULTS.md"

@@ -1,6 +1,6 @@
 """The detection-size trade-off: recall and time of CenterFace at several long sides, on 12 MP photos.
 
-    python bench/detect_tradeoff.py [--photos 24] [--sides 960,1280,1600,2048]
+    python -m bench.detect_tradeoff [--photos 24] [--sides 960,1280,1600,2048]
 
 Phone-size scenes (4032 x 3024) with 4-8 masked people whose faces are 40 to
 400 px wide at full resolution (small faces are the hard part). For each long
@@ -15,18 +15,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import batch_job.detect.local as local  # noqa: E402
-from batch_job.imaging import Photo  # noqa: E402
-from bench.synth import PersonSpec, make_scene  # noqa: E402
+import batch_job.detect.local as local
+from batch_job.imaging import Photo
+from testing.synth import PersonSpec, make_scene
 
 
 def scenes(count: int, seed: int):

@@ -1,9 +1,9 @@
 """Local throughput: `maskalbum run` end to end against the decode + encode floor, in one run.
 
-    python bench/local_throughput.py [--photos 100] [--workers 2] [--rss-photos 1000]
+    python -m bench.local_throughput [--photos 100] [--workers 2] [--rss-photos 1000]
 
 1. Generates phone-size photos (4032 x 3024 JPEG, quality 90, 4:2:0) with 1-6
-   masked people each (bench/synth.py), cached in bench/out/phone12mp/.
+   masked people each (testing/synth.py), cached in bench/out/phone12mp/.
 2. (a) The floor: decode + EXIF transpose + encode every photo with the same
    settings maskalbum uses (source quantisation tables and subsampling), in a
    process pool of the same size - what no tool that rewrites the photos can beat.
@@ -34,13 +34,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CACHE = ROOT / "bench" / "out" / "phone12mp"
 SIZE = (4032, 3024)
 
 
 def _make_photo(i: int) -> None:
-    from bench.synth import make_scene, random_people
+    from testing.synth import make_scene, random_people
 
     path = CACHE / f"IMG_{i:04d}.jpg"
     if path.exists():

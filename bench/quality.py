@@ -1,6 +1,6 @@
-"""Fitting quality on synthetic masked faces with exact ground truth (bench/synth.py).
+"""Fitting quality on synthetic masked faces with exact ground truth (testing/synth.py).
 
-    python bench/quality.py [--quick] [--out bench/out/quality]
+    python -m bench.quality [--quick] [--out bench/out/quality]
 
 Per masked face: found, replaced, the share of the painted surgical mask still
 visible after compositing (our mask's final alpha < 0.5 there), and the
@@ -16,7 +16,6 @@ import argparse
 import io
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,19 +23,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from batch_job.detect.local import LocalDetector
+from batch_job.pipeline import Context, process_photo
+from batch_job.settings import Settings
+from testing.synth import PersonSpec, Scene, make_scene, random_people
+from batch_job.fit import fit_template
+from batch_job.imaging import Photo
+from batch_job.warp import warp
+from masks.catalog import canonical_to_template, coverage_polygon, load_catalog
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from batch_job.detect.local import LocalDetector  # noqa: E402
-from batch_job.pipeline import Context, process_photo  # noqa: E402
-from batch_job.settings import Settings  # noqa: E402
-from bench.synth import PersonSpec, Scene, make_scene, random_people  # noqa: E402
-from batch_job.fit import fit_template  # noqa: E402
-from batch_job.imaging import Photo  # noqa: E402
-from batch_job.warp import warp  # noqa: E402
-from masks.catalog import canonical_to_template, coverage_polygon, load_catalog  # noqa: E402
-
-# The surgical mask bench/synth.py paints, on the canonical face (eye distances
+# The surgical mask testing/synth.py paints, on the canonical face (eye distances
 # from the eye midpoint): top edge over the nose bridge, down the jaw, 0.12 under
 # the chin. Its centroid is (0, 0.88), as measured on frontal renders.
 _SURGICAL_HALF = [(0.0, 0.20), (0.5, 0.28), (1.0, 0.27), (1.05, 0.62), (0.9, 1.1), (0.5, 1.58), (0.0, 1.74)]

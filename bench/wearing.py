@@ -1,11 +1,11 @@
 """Precision and recall of the "who wears a mask" check on a labelled set.
 
-    python bench/wearing.py [--count 240] [--seed 3]
+    python -m bench.wearing [--count 240] [--seed 3]
 
-The labelled set: synthetic people (bench/synth.py) with and without painted
+The labelled set: synthetic people (testing/synth.py) with and without painted
 masks in five colours, three skin tones, varied light, yaw, roll and size,
 2-4 per photo; plus the two real, unmasked public-domain portraits at several
-scales (bench/faces/). Each detected face is matched to its truth and the
+scales (testing/faces/). Each detected face is matched to its truth and the
 decision compared with the label.
 """
 
@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from batch_job.detect.local import LocalDetector  # noqa: E402
-from batch_job.imaging import Photo  # noqa: E402
-from batch_job.wearing import assess, view  # noqa: E402
-from bench.synth import FACES_DIR, MASK_COLOURS, SKIN_TONES, PersonSpec, make_scene  # noqa: E402
+from batch_job.detect.local import LocalDetector
+from batch_job.imaging import Photo
+from batch_job.wearing import assess, view
+from testing.synth import FACES_DIR, MASK_COLOURS, SKIN_TONES, PersonSpec, make_scene
 
 
 def labelled_people(rng: np.random.Generator, count: int) -> list[PersonSpec]:

@@ -1,9 +1,9 @@
 """Rebuild the sample album examples/choshi_trip/ (deterministic).
 
-    python examples/make_examples.py
+    python -m examples.make_examples
 
 Every picture is generated here from public-domain material (see
-examples/README.md): synthetic people made by bench/synth.py from two US
+examples/README.md): synthetic people made by testing/synth.py from two US
 government portraits, painted with surgical masks by code, and one of those
 portraits as it is (a real, unmasked face that must be left alone).
 """
@@ -11,17 +11,14 @@ portraits as it is (a real, unmasked face that must be left alone).
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+from testing.synth import FACES_DIR, PersonSpec, make_scene
 
-from bench.synth import FACES_DIR, PersonSpec, make_scene  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ALBUM = HERE / "choshi_trip"
 

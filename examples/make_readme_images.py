@@ -1,6 +1,6 @@
 """Render the README's pictures from the sample album through the real pipeline.
 
-    python examples/make_readme_images.py
+    python -m examples.make_readme_images
 
 docs/img/before_after.jpg: two sample photos, before and after.
 docs/img/gallery.jpg: every mask on the same face (as `maskalbum masks --gallery`).
@@ -9,20 +9,18 @@ docs/img/gallery.jpg: every mask on the same face (as `maskalbum masks --gallery
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from batch_job.detect.local import LocalDetector
+from batch_job.pipeline import Context, process_photo
+from batch_job.settings import Settings
+from masks.catalog import load_catalog
+from masks.gallery import render_gallery
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from batch_job.detect.local import LocalDetector  # noqa: E402
-from batch_job.pipeline import Context, process_photo  # noqa: E402
-from batch_job.settings import Settings  # noqa: E402
-from masks.catalog import load_catalog  # noqa: E402
-from masks.gallery import render_gallery  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 

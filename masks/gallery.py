@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 from masks.catalog import Catalog, MaskTemplate
 
 # Rear Admiral Grace Hopper, US Navy portrait (public domain), as shipped in
-# matplotlib's sample data; see bench/faces/make_assets.py.
+# matplotlib's sample data; see testing/faces/make_assets.py.
 GALLERY_FACE = Path(__file__).resolve().parent / "gallery_face.png"
 UPSCALE = 2  # paint on a 2x copy so the masks show their detail
 COLUMNS = 3

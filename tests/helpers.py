@@ -7,7 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from bench.synth import PersonSpec, make_scene
+from testing.synth import PersonSpec, make_scene
 
 
 def scene_jpeg(people: list[PersonSpec], size=(900, 700), seed=0, quality=92, **kw) -> bytes:

@@ -263,7 +263,7 @@ class PresigningStorage(MemoryStorage):
 @functools.lru_cache(maxsize=1)
 def masked_jpeg() -> bytes:
     """A masked synthetic person beside an unmasked one (the pipeline replaces one mask)."""
-    from bench.synth import PersonSpec, make_scene
+    from testing.synth import PersonSpec, make_scene
 
     return make_scene([PersonSpec(180), PersonSpec(160, masked=False)], size=(800, 600)).jpeg()
 

@@ -59,6 +59,7 @@ def _pypi_reachable(tmp: Path) -> bool:
     return probe.returncode == 0
 
 
+@pytest.mark.network
 def test_the_image_install_runs_the_worker(tmp_path):
     if not _pypi_reachable(tmp_path / "probe"):
         pytest.skip("PyPI is not reachable")

@@ -23,7 +23,7 @@ from aws_fakes import batch_container, moto_account, process_env, write_album
 from helpers import encode, gradient_image, scene_jpeg
 from typer.testing import CliRunner
 
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 from cli.app import app
 
 BUCKET = "maskalbum-e2e"

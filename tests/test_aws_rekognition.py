@@ -26,7 +26,7 @@ from batch_job.detect.rekognition import ATTRIBUTES, MAX_BYTES, SEND_LONG_SIDE, 
 from batch_job.imaging import Photo
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 
 PARAMS = {"Image": {"Bytes": ANY}, "Attributes": ATTRIBUTES}
 

@@ -36,7 +36,7 @@ from batch_job import cloud, jobdef
 from batch_job.aws import BatchJobs
 from batch_job.s3storage import S3Storage
 from batch_job.settings import Settings
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 
 BUCKET = "maskalbum-worker"
 ROOT = Path(__file__).resolve().parent.parent

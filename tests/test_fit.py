@@ -155,7 +155,7 @@ def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
     from batch_job.detect.local import LocalDetector
     from batch_job.pipeline import Context, process_photo
     from batch_job.settings import Settings
-    from bench.synth import PersonSpec, make_scene
+    from testing.synth import PersonSpec, make_scene
 
     ctx = Context(Settings(seed=1), LocalDetector(), (catalog.get("skull"),))
     scene = make_scene([PersonSpec(300, asset=1)], size=(700, 700), seed=3, positions=[(350, 300)])
@@ -194,7 +194,7 @@ def _coverage_of(scene, result) -> list[float]:
 
 @pytest.mark.parametrize("pitch", [-20, 20])
 def test_pitched_faces_are_covered(ctx, pitch):
-    from bench.synth import PersonSpec, make_scene
+    from testing.synth import PersonSpec, make_scene
 
     from batch_job.pipeline import process_photo
 
@@ -205,7 +205,7 @@ def test_pitched_faces_are_covered(ctx, pitch):
 
 
 def test_face_cut_by_the_frame_is_fitted_and_clipped(ctx):
-    from bench.synth import PersonSpec, make_scene
+    from testing.synth import PersonSpec, make_scene
 
     from batch_job.pipeline import process_photo
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from batch_job.pipeline import process_photo
-from bench.synth import PersonSpec, make_scene
+from testing.synth import PersonSpec, make_scene
 from helpers import encode, gradient_image, scene_jpeg
 
 DATE = "2021:08:14 10:31:07"

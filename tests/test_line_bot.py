@@ -128,7 +128,7 @@ def test_several_photos_each_get_their_reply(bot, line):
 
 
 def test_photo_without_a_masked_face_gets_a_friendly_text(bot, line):
-    from bench.synth import PersonSpec, make_scene
+    from testing.synth import PersonSpec, make_scene
 
     line.content["3001"] = make_scene([PersonSpec(200, masked=False)], size=(640, 480)).jpeg()
     assert signed(bot, webhook_body(image_event("3001")))[0] == 200

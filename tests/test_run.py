@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 from cli.app import app
 from helpers import encode, gradient_image, scene_jpeg
 

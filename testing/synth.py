@@ -1,13 +1,13 @@
 """Synthetic masked-crowd photos with exact ground truth, for tests and the quality benchmark.
 
-Two public-domain portraits (bench/faces/) are painted with a surgical mask
+Two public-domain portraits (testing/faces/) are painted with a surgical mask
 *by code* from their FaceMesh points, wrapped onto a simple 3D head (ellipsoid
 plus nose), turned by yaw / pitch / roll, scaled to a face width and placed in
 a scene with bodies and a background. Because we paint the mask, we know for
 every face exactly which pixels show the surgical mask, where its centre is
 and where the eyes are.
 
-    python bench/synth.py OUT_DIR [--count N] [--seed S]   # writes JPEGs + truth.json
+    python -m testing.synth OUT_DIR [--count N] [--seed S]   # writes JPEGs + truth.json
 """
 
 from __future__ import annotations
@@ -442,7 +442,7 @@ def make_scene(
         malpha = head.mask_alpha[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
         # Later (nearer) heads cover earlier ones: remove covered parts from earlier masks.
         covered = sub[..., 3] > 0.5
-        for k, (box, layer) in enumerate(mask_layers):
+        for box, layer in mask_layers:
             if layer.size == 0:
                 continue
             bx0, by0, bx1, by1 = box
@@ -513,7 +513,7 @@ def _draw_body(canvas: np.ndarray, head: RenderedHead, offset: tuple[int, int], 
 def random_people(rng: np.random.Generator, count: int, *, masked_fraction: float = 1.0,
                   widths: tuple[float, float] = (60, 260)) -> list[PersonSpec]:  # fmt: skip
     people = []
-    for i in range(count):
+    for _ in range(count):
         masked = bool(rng.random() < masked_fraction)
         people.append(
             PersonSpec(

@@ -1,6 +1,6 @@
 """Rebuild the face textures used by the synthetic benchmark and tests.
 
-    python bench/faces/make_assets.py
+    python -m testing.faces.make_assets
 
 Both portraits are public domain (works of the US government):
 - ``astronaut``: Eileen Collins, NASA portrait, as shipped in scikit-image's data
@@ -26,7 +26,6 @@ from pathlib import Path
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 SOURCES = {
     "astronaut": ("scikit-image==0.26.0", "skimage/data/astronaut.png", (110, 0, 350, 260)),
     "hopper": ("matplotlib==3.11.2", "matplotlib/mpl-data/sample_data/grace_hopper.jpg", (120, 60, 420, 400)),
@@ -46,7 +45,6 @@ def _fetch(spec: str, member: str, tmp: Path) -> Image.Image:
 
 
 def main() -> None:
-    sys.path.insert(0, str(ROOT))
     import numpy as np
 
     from batch_job.detect.local import LocalDetector
