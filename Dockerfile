@@ -8,7 +8,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 # README.md stays out: it is only the package's long description, and README edits
 # should not invalidate the dependency layer (setuptools warns, and builds).
-COPY pyproject.toml ./
+COPY pyproject.toml LICENSE ./
 COPY batch_job ./batch_job
 COPY cli ./cli
 COPY masks ./masks

@@ -31,10 +31,6 @@ class Entry:
     key: str
     size: int
 
-    @property
-    def looks_like_image(self) -> bool:
-        return PurePosixPath(self.key).suffix.lower() in IMAGE_SUFFIXES
-
 
 def is_hidden(name: str) -> bool:
     lower = name.lower()

@@ -16,6 +16,7 @@ import numpy as np
 
 from batch_job.detect.face import Face, Point
 from batch_job.warp import Mesh
+from masks.catalog import ANCHOR_INDEX as _A
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
 
 # Under a surgical mask, landmark models put the chin high (FaceMesh by
@@ -35,7 +36,6 @@ JAW_BULGE = 0.03
 # pushing the near side instead did neither (bench/quality.py).
 FAR_SIDE_PUSH = 0.3
 
-_A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # Inner triangles over the canonical layout (see masks/catalog.py CANONICAL).
 _INNER = [
     ("eye_left", "eye_right", "nose_bridge"),

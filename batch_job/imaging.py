@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
+from batch_job.settings import Settings
 
 # HEIC/HEIF (and AVIF where libheif has it) through pillow-heif's Pillow plugin.
 try:
@@ -24,9 +25,7 @@ try:
 
     pillow_heif.register_heif_opener()
 except ImportError:  # pragma: no cover - pillow-heif is a hard dependency; keep decoding the rest
-    pillow_heif = None
-
-DEFAULT_MAX_PIXELS = 256_000_000  # a 200 MP phone photo passes; a decompression bomb does not
+    pass
 
 # Formats written back in kind; everything else becomes JPEG (or PNG when it has transparency).
 _KEEP_FORMAT = {"JPEG", "PNG", "WEBP", "TIFF", "BMP"}
@@ -47,7 +46,7 @@ class EncodeSettings:
 class Photo:
     """A still image decoded from bytes: upright view, metadata and the way to write it back."""
 
-    def __init__(self, data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "") -> None:
+    def __init__(self, data: bytes, max_pixels: int = Settings.max_pixels, name: str = "") -> None:
         self.data = data
         self.name = name
         self.notes: list[str] = []
@@ -222,7 +221,9 @@ def _to_rgb(image: Image.Image, notes: list[str] | None) -> Image.Image:
             try:
                 src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
                 dst = ImageCms.createProfile("sRGB")
-                return ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+                converted = ImageCms.profileToProfile(image, src, dst, outputMode="RGB")
+                if converted is not None:  # None only when converting in place
+                    return converted
             except (ImageCms.PyCMSError, OSError):
                 pass
         if notes is not None:

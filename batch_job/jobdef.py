@@ -100,7 +100,7 @@ def problems(definition: dict) -> list[str]:
             found.append("Fargate has no GPUs")
         if vcpu not in FARGATE_MEMORY:
             found.append(f"VCPU {vcpu!r} is not a Fargate size ({', '.join(FARGATE_MEMORY)})")
-        elif not (memory or "").isdigit() or int(memory) not in FARGATE_MEMORY[vcpu]:
+        elif not (memory or "").isdigit() or int(memory or 0) not in FARGATE_MEMORY[vcpu]:
             allowed = FARGATE_MEMORY[vcpu]
             span = f"{allowed[0]}-{allowed[-1]} in steps of {allowed.step}" if isinstance(allowed, range) else allowed
             found.append(f"MEMORY {memory!r} does not go with VCPU {vcpu} on Fargate ({span} MiB)")

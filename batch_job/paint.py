@@ -15,9 +15,9 @@ from batch_job.composite import blend_mask, estimate_blur, face_region_map, leve
 from batch_job.detect.face import Face
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
 from batch_job.warp import warp_image
-from masks.catalog import ANCHOR_NAMES, MaskTemplate
+from masks.catalog import ANCHOR_INDEX as _IDX
+from masks.catalog import MaskTemplate
 
-_IDX = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # The face's width (jaw to jaw) in eye distances: what the feather, shadow and light scale with.
 FACE_WIDTH_PER_EYE_DISTANCE = 2.1
 _FACE_OUTLINE = ("cheek_left", "jaw_left_nose", "jaw_left_low", "chin", "jaw_right_low", "jaw_right_nose", "cheek_right")
@@ -70,12 +70,12 @@ def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -
         level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
         art = warp_image(level, fit.mesh.scaled_src(k), box)
         # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
-        art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
+        art_px = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
         window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
         outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
         region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
         rng = np.random.default_rng(job.seed)
-        out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
+        out, alpha = blend_mask(window, art_px, region, face_width=face_width, rng=rng)
         canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
         painted[i] = Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
     return [p for p in painted if p is not None]

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
@@ -66,8 +67,8 @@ class PhotoRow:
     ms: int
 
 
-MANIFEST_COLUMNS = [f for f in PhotoRow.__dataclass_fields__]
-FACES_COLUMNS = [f for f in FaceRow.__dataclass_fields__]
+MANIFEST_COLUMNS = list(PhotoRow.__dataclass_fields__)
+FACES_COLUMNS = list(FaceRow.__dataclass_fields__)
 
 
 @dataclass
@@ -82,10 +83,6 @@ class PhotoResult:
 
     def to_json(self) -> dict:
         return {"row": asdict(self.row), "faces": [asdict(f) for f in self.faces]}
-
-    @staticmethod
-    def from_json(data: dict) -> PhotoResult:
-        return PhotoResult(PhotoRow(**data["row"]), [FaceRow(**f) for f in data["faces"]])
 
 
 @dataclass(frozen=True)
@@ -123,7 +120,7 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
     settings = ctx.settings
 
     def row(status: str, reason: str = "", **kw) -> PhotoRow:
-        base = dict(
+        base: dict[str, Any] = dict(
             path=key, output="", sha256=sha, bytes=len(data), width=0, height=0, status=status, reason=reason,
             notes="", faces_found=0, faces_masked=0, masks="", detector=ctx.detector.name,
             ms=int((time.perf_counter() - started) * 1000),

@@ -20,7 +20,7 @@ import botocore.exceptions
 from batch_job.aws import error_code, s3_client
 from batch_job.errors import StorageError, UsageError
 from batch_job.settings import Settings, resolve
-from batch_job.storage import Storage, register
+from batch_job.storage import register
 
 MIB = 1 << 20
 # S3's floor for every part but the last is 5 MiB; 8 MiB parts hold 80 GB in
@@ -159,19 +159,6 @@ class S3Storage:
         except BaseException:
             writer.abort()  # an aborted upload leaves no object and no billed parts behind
             raise
-
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
-        if isinstance(source, S3Storage):
-            extra = {k: v for k, v in self.sse.items()}
-            with self._errors("copy to", key):
-                # The managed copy switches to multipart copy above 5 GB by itself.
-                self.client.copy(
-                    {"Bucket": source.bucket, "Key": source.key(source_key)}, self.bucket, self.key(key), ExtraArgs=extra
-                )
-            return
-        with source.open_read(source_key) as src, self.open_write(key) as dst:
-            while chunk := src.read(MIB):
-                dst.write(chunk)
 
     def describe(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self.prefix}{key}"

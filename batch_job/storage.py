@@ -22,27 +22,70 @@ TEMP_MARK = ".maskalbum-tmp-"
 
 
 class Storage(Protocol):
-    def read(self, key: str) -> bytes: ...
+    """An album's bytes by key. The contract every backend keeps (LocalStorage, MemoryStorage, S3Storage):
 
-    def write(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    - Keys are POSIX relative paths ("day1/IMG_1.jpg"); LocalStorage and S3Storage refuse one that
+      would leave their root ("/x", "a/../../x") with StorageError. There are no folders, only keys:
+      writing "a/b" needs no "a" first.
+    - A missing key is an error only for the calls that need its bytes (``read``, ``open_read``);
+      ``exists``/``size`` answer False/None and ``delete`` does nothing.
+    - Writes replace: the last complete write wins, and a reader sees the old bytes or the whole
+      new ones, never a mix or a prefix. There is no locking: two writers to one key race.
+    - Every failure of the medium (permissions, network, AWS errors) is a StorageError naming the key.
+    """
 
-    def exists(self, key: str) -> bool: ...
+    def read(self, key: str) -> bytes:
+        """The whole object. Missing key: StorageError."""
+        ...
 
-    def size(self, key: str) -> int | None: ...
+    def write(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Create or replace ``key`` atomically. ``content_type`` is kept where the medium has a place
+        for it (S3's Content-Type) and ignored elsewhere."""
+        ...
 
-    def list(self, prefix: str = "") -> Iterator[str]: ...
+    def exists(self, key: str) -> bool:
+        """True for an object; False for a missing key and for a mere prefix ("day1/")."""
+        ...
 
-    def delete(self, key: str) -> None: ...
+    def size(self, key: str) -> int | None:
+        """The object's length in bytes, or None when it does not exist."""
+        ...
 
-    def open_read(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys that start with ``prefix`` (a string prefix, not a folder: "day1" also matches "day10/x").
 
-    def open_write(self, key: str, content_type: str | None = None) -> contextlib.AbstractContextManager[BinaryIO]: ...
+        Lazy: pages are fetched as the caller iterates, and objects written meanwhile may or may
+        not appear. No order is promised (S3 and memory give byte order, a folder gives each
+        folder's files sorted, then its subfolders): sort if order matters. Half-written temporary
+        objects are never listed. A prefix with no objects lists nothing.
+        """
+        ...
 
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None: ...
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error (so deleting twice is fine)."""
+        ...
 
-    def describe(self, key: str = "") -> str: ...
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A stream of the object, for objects too big to hold in memory. Missing key: StorageError
+        when the block is entered. Failures while reading are StorageErrors too."""
+        ...
 
-    def url(self) -> str: ...
+    def open_write(self, key: str, content_type: str | None = None) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A stream that becomes ``key`` when the block exits normally, atomically as ``write``.
+
+        If the block raises, nothing is written and the old object (if any) is untouched: the
+        temporary file is removed, or the S3 multipart upload aborted.
+        """
+        ...
+
+    def describe(self, key: str = "") -> str:
+        """Where ``key`` (or the storage itself) lives, for messages: a path or an s3:// URL."""
+        ...
+
+    def url(self) -> str:
+        """The address ``open_storage`` reopens this storage from: an absolute folder or s3://bucket/prefix
+        (MemoryStorage's "memory:" is only a label)."""
+        ...
 
     def presigned_url(self, key: str, expires_seconds: int) -> str | None:
         """An HTTPS link anyone can GET for a while, or None where the storage has no such thing."""
@@ -149,11 +192,6 @@ class LocalStorage:
                 os.unlink(tmp)
             raise
 
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
-        with source.open_read(source_key) as src, self.open_write(key) as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-
     def remove_stale_temp_files(self) -> int:
         """Temp files left by a killed run (SIGKILL skips cleanup); they are never valid outputs."""
         removed = 0
@@ -218,9 +256,6 @@ class MemoryStorage:
         buffer = io.BytesIO()
         yield buffer
         self.objects[key] = buffer.getvalue()
-
-    def copy_from(self, source: Storage, source_key: str, key: str) -> None:
-        self.objects[key] = source.read(source_key)
 
     def describe(self, key: str = "") -> str:
         return f"memory:{key}"

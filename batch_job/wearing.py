@@ -18,12 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from batch_job.detect.base import ImageSource
+from batch_job.detect.base import SURVEY_LONG_SIDE, ImageSource
 from batch_job.detect.face import Face
 from batch_job.fit import anchor_targets, frame_of
-from masks.catalog import ANCHOR_NAMES
-
-_A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
+from masks.catalog import ANCHOR_INDEX as _A
 # A lower-face pixel within this Lab distance of the reference skin counts as skin.
 SKIN_DELTA_E = 12.0
 THRESHOLD = 0.5
@@ -67,20 +65,20 @@ def _pixels_in(image: Image.Image, polygon: list[tuple[float, float]]) -> np.nda
     return crop[np.asarray(sel) > 127]
 
 
-def _circle(cx: float, cy: float, r: float, n: int = 16) -> list[tuple[float, float]]:
+def _circle(centre: np.ndarray, r: float, n: int = 16) -> list[tuple[float, float]]:
+    cx, cy = centre
     t = np.linspace(0, 2 * np.pi, n, endpoint=False)
     return [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in t]
 
 
-# The copy a face is judged on: the 800 px one (the local detector's survey, so
-# already decoded) when the face is at least this wide there, else the full photo.
-VIEW_LONG_SIDE = 800
+# The copy a face is judged on: the local detector's survey copy (SURVEY_LONG_SIDE,
+# so already decoded) when the face is at least this wide there, else the full photo.
 VIEW_MIN_FACE_PX = 48
 
 
 def view(source: ImageSource, face: Face) -> tuple[Image.Image, float]:
     """The smallest already-made copy of the photo that shows ``face`` in enough detail, and its scale."""
-    image, scale = source.at_most(VIEW_LONG_SIDE)
+    image, scale = source.at_most(SURVEY_LONG_SIDE)
     if face.box.w * scale >= VIEW_MIN_FACE_PX or scale >= 1.0:
         return image, scale
     return source.at_most(max(source.size))
@@ -101,7 +99,7 @@ def assess(image: Image.Image, scale: float, face: Face) -> Wearing:
     lower_px = _pixels_in(image, lower)
     origin = fr.origin * scale
     ref_px = [
-        _pixels_in(image, _circle(*(origin + (fr.ex * x + fr.ey * y) * fr.d * scale), r * fr.d * scale))
+        _pixels_in(image, _circle(origin + (fr.ex * x + fr.ey * y) * fr.d * scale, r * fr.d * scale))
         for x, y, r in _REFERENCE_PATCHES
     ]
     ref_px = [p for p in ref_px if len(p) >= 3]

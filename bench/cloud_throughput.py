@@ -162,7 +162,8 @@ def main() -> None:
             results.append(result)
             print(
                 f"TPS {tps or 'none':>4}  concurrency {concurrency:>2}  paced at {result['pace']:4.2f}/s  "
-                f"{result['steady']:5.2f} photos/s ({_share(result)} of the ceiling)  rows {result['rows']}/{args.photos}  "
+                f"{result['steady']:5.2f} photos/s ({_share(result)} of the ceiling)  "
+                f"rows {result['rows']}/{args.photos}  "
                 f"errors {result['errors']}  throttled {result['throttled']}  wall {result['wall']:.1f} s",
                 flush=True,
             )
@@ -189,14 +190,15 @@ def record(results: list[dict], args) -> None:
         "comes near what the CPU allows (the row without a ceiling), the CPU decides, not the pacing. "
         "No configuration lost a photo.",
         "",
-        "| TPS ceiling | concurrency | paced at (/s) | photos/s | of ceiling | rows | errors | throttled requests | wall s |",
+        "| TPS ceiling | concurrency | paced at (/s) | photos/s | of ceiling | rows | errors "
+        "| throttled requests | wall s |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         paced = f"{r['pace']:.2f}" if r["pace"] else "no"
         lines.append(
-            f"| {r['tps'] or 'none'} | {r['concurrency']} | {paced} | {r['steady']:.2f} | {_share(r)} | {r['rows']}/{r['photos']} "
-            f"| {r['errors']} | {r['throttled']} | {r['wall']:.1f} |"
+            f"| {r['tps'] or 'none'} | {r['concurrency']} | {paced} | {r['steady']:.2f} | {_share(r)} "
+            f"| {r['rows']}/{r['photos']} | {r['errors']} | {r['throttled']} | {r['wall']:.1f} |"
         )
     section = "\n".join(lines) + "\n"
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"

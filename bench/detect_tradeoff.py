@@ -24,6 +24,11 @@ from batch_job.imaging import Photo
 from testing.synth import PersonSpec, make_scene
 
 
+def _inside(point, box) -> bool:
+    x, y, w, h = box
+    return x <= point.x <= x + w and y <= point.y <= y + h
+
+
 def scenes(count: int, seed: int):
     rng = np.random.default_rng(seed)
     for i in range(count):
@@ -47,7 +52,10 @@ def main() -> int:
     data = [(s.jpeg(90), s.faces) for s in scenes(args.photos, args.seed)]
     detector = local.LocalDetector()
     print(f"{len(data)} photos 4032x3024, {sum(len(f) for _, f in data)} masked faces")
-    print("long side | strategy          | found >= 40 px | found >= 80 px | false | detect s/photo (median, decode + landmarks included)")
+    print(
+        "long side | strategy          | found >= 40 px | found >= 80 px | false "
+        "| detect s/photo (median, decode + landmarks included)"
+    )
     for side in sides:
         detector.long_side = side
         for zoom in (False, True):
@@ -66,10 +74,7 @@ def main() -> int:
                         if truth.spec.face_width >= limit:
                             found[limit][0] += hit
                             found[limit][1] += 1
-                false += sum(
-                    not any(t.box[0] <= f.box.center.x <= t.box[0] + t.box[2] and t.box[1] <= f.box.center.y <= t.box[1] + t.box[3] for t in truths)
-                    for f in faces
-                )  # fmt: skip
+                false += sum(not any(_inside(f.box.center, t.box) for t in truths) for f in faces)
             r40 = found[40][0] / max(1, found[40][1])
             r80 = found[80][0] / max(1, found[80][1])
             name = "survey 800 + zoom" if zoom else f"whole photo {side}"

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from batch_job.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "out" / "phone12mp"
 SIZE = (4032, 3024)
@@ -180,7 +182,8 @@ def main() -> int:
     args = parser.parse_args()
     photos = ensure_photos(args.photos, args.workers)
     mb = sum(p.stat().st_size for p in photos) / 1e6
-    print(f"{len(photos)} photos, {SIZE[0]}x{SIZE[1]}, {mb:.0f} MB, {args.workers} workers, detect size {args.detect_size or 2048}")
+    detect_size = args.detect_size or Settings.detect_long_side
+    print(f"{len(photos)} photos, {SIZE[0]}x{SIZE[1]}, {mb:.0f} MB, {args.workers} workers, detect size {detect_size}")
     with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
         album = link_album(photos, len(photos), Path(tmp) / "album")
         floor_rate = floor(photos, args.workers)
@@ -191,7 +194,10 @@ def main() -> int:
         print(f"ratio (b)/(a)             : {run_rate / floor_rate:6.2f}  (target >= 0.5)")
         # What the two models alone allow: no painting, no CSVs, no zip.
         models_rate = floor(photos, args.workers, _decode_detect_encode)
-        print(f"(c) floor + detection only: {models_rate:6.2f} photos/s  (ratio {models_rate / floor_rate:.2f}: the ceiling CenterFace + FaceMesh leave)")
+        print(
+            f"(c) floor + detection only: {models_rate:6.2f} photos/s  "
+            f"(ratio {models_rate / floor_rate:.2f}: the ceiling CenterFace + FaceMesh leave)"
+        )
         if args.rss_photos:
             big = link_album(photos, args.rss_photos, Path(tmp) / "big")
             seconds, peak, count = run_maskalbum(big, args.workers, args.detect_size)

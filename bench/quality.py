@@ -277,7 +277,8 @@ def main() -> int:
     print(json.dumps(summary, indent=2))
     print("worst visible:")
     for r in worst:
-        print(f"  {r.case} w={r.width:.0f} yaw={r.yaw:+.0f} roll={r.roll:+.0f} pitch={r.pitch:+.0f} {r.colour} {r.mask}: {r.visible:.1%}")
+        pose = f"yaw={r.yaw:+.0f} roll={r.roll:+.0f} pitch={r.pitch:+.0f}"
+        print(f"  {r.case} w={r.width:.0f} {pose} {r.colour} {r.mask}: {r.visible:.1%}")
     missed = [r for r in results if not r.replaced and r.width >= 40]
     print(f"not replaced (>= 40 px): {len(missed)}")
     for r in missed[:12]:

@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError
-from batch_job.settings import resolve
+from batch_job.settings import Settings, resolve
 
 EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
 
@@ -44,11 +44,12 @@ MaskFile = Annotated[Path | None, typer.Option(help="Your own RGBA PNG mask (see
 AnchorsFile = Annotated[Path | None, typer.Option("--anchors", help="JSON anchors for --mask-file, overriding the inferred ones.")]
 AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, not only faces wearing a mask.")]
 Workers = Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).")]
-MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than this many pixels (default 256 MP).")]
+MaxPixels = Annotated[int | None, typer.Option(help=f"Refuse photos larger than this many pixels (default {Settings.max_pixels / 1e6:.0f} MP).")]
 Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
 DetectSize = Annotated[
     int | None,
-    typer.Option("--detect-size", help="Finest scale (long side, px) the local detector reads windows at: 2048 default; lower finds fewer small faces."),
+    typer.Option("--detect-size", help=f"Finest scale (long side, px) the local detector reads windows at: {Settings.detect_long_side} default; "
+        "lower finds fewer small faces."),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 NotifyLine = Annotated[

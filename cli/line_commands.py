@@ -20,7 +20,10 @@ def line_bot(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept outside connections).")] = "127.0.0.1",
     storage: Annotated[
         str | None,
-        typer.Option(help=f"Where results and per-user mask choices go: s3://bucket/prefix or a folder (default: ./{DEFAULT_STORAGE})."),
+        typer.Option(
+            help="Where results and per-user mask choices go: s3://bucket/prefix or a folder "
+            f"(default: ./{DEFAULT_STORAGE})."
+        ),
     ] = None,
     public_base_url: Annotated[
         str | None,
@@ -28,7 +31,10 @@ def line_bot(
     ] = None,
     detector: Annotated[str | None, typer.Option(help="Face detector: local (default) or rekognition.")] = None,
 ) -> None:
-    """Run the LINE bot webhook at http://HOST:PORT/callback. Secrets: LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN."""
+    """Run the LINE bot webhook at http://HOST:PORT/callback.
+
+    Secrets: LINE_CHANNEL_SECRET, LINE_CHANNEL_ACCESS_TOKEN.
+    """
     from batch_job.line.bot import build_bot
     from batch_job.line.server import WEBHOOK_PATH, make_server
 
@@ -42,6 +48,7 @@ def line_bot(
         raise _fail(exc) from exc
     logging.getLogger("batch_job").setLevel(logging.INFO)
     address, bound = server.server_address[:2]
+    address = address.decode() if isinstance(address, bytes) else address
     console.print(f"LINE bot webhook: http://{address}:{bound}{WEBHOOK_PATH} (results in {bot.storage.describe()})")
     if bot.public_base_url is None and bot.storage.presigned_url("probe", 60) is None:
         console.print("[yellow]warning:[/] no --public-base-url: LINE cannot fetch results from a local folder")

@@ -79,9 +79,17 @@ def main() -> None:
     crowd_people, positions = [], []
     for row in range(2):
         for col in range(6):
-            crowd_people.append(PersonSpec(70 + row * 25, asset=(row + col) % 2, yaw=float(rng.uniform(-35, 35)),
-                                           roll=float(rng.uniform(-12, 12)), skin=["light", "medium", "deep"][col % 3],
-                                           colour="white" if col % 3 else "paleblue", masked=(row, col) != (1, 4)))  # fmt: skip
+            crowd_people.append(
+                PersonSpec(
+                    70 + row * 25,
+                    asset=(row + col) % 2,
+                    yaw=float(rng.uniform(-35, 35)),
+                    roll=float(rng.uniform(-12, 12)),
+                    skin=["light", "medium", "deep"][col % 3],
+                    colour="white" if col % 3 else "paleblue",
+                    masked=(row, col) != (1, 4),
+                )
+            )
             positions.append((130 + col * 250 + row * 40, 300 + row * 260))
     crowd = make_scene(crowd_people, size=(1600, 900), seed=24, positions=positions)
     _save_jpeg(crowd.image, ALBUM / "day1" / "market_crowd.jpg", "2021:07:24 15:20:03")

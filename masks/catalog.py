@@ -27,6 +27,8 @@ ANCHOR_NAMES: tuple[str, ...] = (
     "eye_left", "eye_right", "nose_bridge", "nose_tip", "mouth", "chin",
     "cheek_left", "cheek_right", "jaw_left_nose", "jaw_right_nose", "jaw_left_low", "jaw_right_low",
 )  # fmt: skip
+# Row of each anchor in the (12, 2) arrays that fit, paint and the wearing check pass around.
+ANCHOR_INDEX: dict[str, int] = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 
 # The canonical frontal layout, in eye distances from the midpoint between the
 # eyes (x right, y down). Every catalog mask is drawn for it; user masks are

@@ -65,7 +65,11 @@ def ctx(detector, catalog):
 def masked_pair_jpeg() -> bytes:
     """One photo: two people in white surgical masks, one unmasked person."""
     return scene_jpeg(
-        [PersonSpec(170, asset=0), PersonSpec(190, asset=1, colour="paleblue", yaw=15), PersonSpec(150, masked=False, asset=1)],
+        [
+            PersonSpec(170, asset=0),
+            PersonSpec(190, asset=1, colour="paleblue", yaw=15),
+            PersonSpec(150, masked=False, asset=1),
+        ],
         size=(1200, 800),
         seed=3,
     )

@@ -95,8 +95,8 @@ def test_the_image_install_runs_the_worker(tmp_path):
     assert "exit codes" in helped.stdout and "MASKALBUM_ALBUM_ID" in helped.stdout
     unconfigured = run("-m", "batch_job", "shard")
     assert unconfigured.returncode == 2, unconfigured.stdout + unconfigured.stderr
-    models = run("-c", "from batch_job.detect.local import LocalDetector; LocalDetector(); "
-                       "import batch_job, masks.catalog as c; print(batch_job.__file__, len(c.load_catalog().masks))")  # fmt: skip
+    models = run("-c", "from batch_job.detect.local import LocalDetector; LocalDetector(); import batch_job, "
+                       "masks.catalog as c; print(batch_job.__file__, len(c.load_catalog().masks))")  # fmt: skip
     assert models.returncode == 0, models.stderr
     assert str(venv) in models.stdout  # imported from the venv, with its ONNX models and mask art
     dev = run("-c", "import importlib.util as u; print([m for m in ('pytest', 'moto', 'onnx') if u.find_spec(m)])")

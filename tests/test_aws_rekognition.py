@@ -208,9 +208,11 @@ def test_throttling_is_retried_until_it_succeeds(creds, mode):
 def test_throttling_past_the_last_attempt_stops_the_shard(creds):
     photo = Photo(encode(Image.new("RGB", (500, 400), (128, 128, 128)), "JPEG"))
     settings = Settings(region="us-east-1", retry_mode="standard", max_attempts=2)
-    with FakeRekognition(one_face, latency=0.01, tps=0) as fake:
-        with pytest.raises(ServiceUnavailable, match=r"ThrottlingException.*after 2 attempts"):
-            RekognitionDetector(rekognition_client(settings, endpoint_url=fake.url)).detect(photo)
+    with (
+        FakeRekognition(one_face, latency=0.01, tps=0) as fake,
+        pytest.raises(ServiceUnavailable, match=r"ThrottlingException.*after 2 attempts"),
+    ):
+        RekognitionDetector(rekognition_client(settings, endpoint_url=fake.url)).detect(photo)
     assert fake.served == 0
 
 

@@ -108,21 +108,6 @@ def test_presigned_url_is_sigv4_and_downloads(s3):
         assert response.read() == b"preview bytes"
 
 
-def test_copy_between_storages(s3, tmp_path):
-    from batch_job.storage import LocalStorage
-
-    src = S3Storage(s3, BUCKET, "copy/in")
-    src.write("a.jpg", b"abc")
-    dst = S3Storage(s3, BUCKET, "copy/out")
-    dst.copy_from(src, "a.jpg", "b.jpg")
-    assert dst.read("b.jpg") == b"abc"
-    assert s3.head_object(Bucket=BUCKET, Key="copy/out/b.jpg")["ServerSideEncryption"] == "AES256"
-    local = LocalStorage(tmp_path)
-    local.write("c.jpg", b"from disk")
-    dst.copy_from(local, "c.jpg", "c.jpg")
-    assert dst.read("c.jpg") == b"from disk"
-
-
 def test_connection_failures_are_storage_errors(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -85,10 +85,25 @@ def test_detector_registry():
         create_detector("nope", Settings())
 
 
-def test_local_threshold_default_matches_settings():
-    from batch_job.detect.local import LocalDetector
+def test_the_wearing_check_reads_the_copy_the_detector_surveyed(detector):
+    """One reduced decode serves both stages: a face big enough in the survey copy is judged on that copy."""
+    from batch_job.detect.base import SURVEY_LONG_SIDE
 
-    assert LocalDetector.__init__.__defaults__[0] == Settings().detect_threshold
+    class Asked:  # the photo, noting which sizes of copy it is asked for (it caches each one)
+        def __init__(self, photo):
+            self.photo, self.size, self.sizes = photo, photo.size, []
+
+        def at_most(self, long_side):
+            self.sizes.append(long_side)
+            return self.photo.at_most(long_side)
+
+    scene = make_scene([PersonSpec(400, asset=1)], size=(3000, 2000), seed=5)
+    source = Asked(Photo(scene.jpeg(90)))
+    (face,) = detector.detect(source)
+    made_by_detector = set(source.sizes)
+    image, scale = view(source, face)
+    assert source.sizes[-1] in made_by_detector
+    assert max(image.size) == SURVEY_LONG_SIDE and scale < 1
 
 
 @pytest.mark.slow

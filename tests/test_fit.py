@@ -12,9 +12,9 @@ from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.fit import CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
 from batch_job.paint import PaintJob, paint
 from batch_job.warp import Mesh, map_points, warp, warp_image
-from masks.catalog import ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_to_template, coverage_polygon
+from masks.catalog import ANCHOR_INDEX, ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_to_template, coverage_polygon
 
-IDX = {n: i for i, n in enumerate(ANCHOR_NAMES)}
+IDX = ANCHOR_INDEX
 
 # A frontal face in eye distances, Rekognition landmark names (x right, y down from the eye midpoint).
 FRONTAL = {

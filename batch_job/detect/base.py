@@ -14,6 +14,13 @@ if TYPE_CHECKING:
     from batch_job.settings import Settings
 
 
+# The one reduced copy of a photo that several stages read: the local detector
+# surveys it and crops FaceMesh input from it, and the wearing check judges
+# faces on it. An ImageSource caches each size it is asked for, so they share
+# one decode only because they ask for the same size: this one.
+SURVEY_LONG_SIDE = 800
+
+
 class ImageSource(Protocol):
     """An upright photo that can hand out reduced copies cheaply.
 

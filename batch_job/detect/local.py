@@ -13,23 +13,23 @@ from importlib import resources
 import numpy as np
 from PIL import Image
 
-from batch_job.detect.base import ImageSource, register
+from batch_job.detect.base import SURVEY_LONG_SIDE, ImageSource, register
 from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.errors import DetectorError
+from batch_job.settings import Settings
 
-# The finest scale faces are looked for at (``--detect-size``): CenterFace finds
-# faces from about 20 px, so 2048 px reaches faces ~40 px wide in a 12 MP photo.
-# See docs/QUALITY.md for the measured trade-off.
-DETECT_LONG_SIDE = 2048
+# The finest scale faces are looked for at is ``--detect-size`` (Settings.detect_long_side):
+# CenterFace finds faces from about 20 px, so 2048 px reaches faces ~40 px wide in a 12 MP
+# photo. See docs/QUALITY.md for the measured trade-off.
 # Small photos are enlarged up to this so that their faces reach the sizes the
 # model was trained on.
 DETECT_MIN_LONG_SIDE = 960
 # Running CenterFace over the whole photo at 2048 px costs ~0.9 s; most of it
 # is spent on sky, walls and streets. So the whole photo is first surveyed at
-# 800 px (~0.1 s), which finds faces from ~80 px (in a 12 MP photo) outright,
-# and the heatmap's weak peaks say where smaller faces may be: only windows
-# around those are read again at the fine scale (bench/detect_tradeoff.py).
-SURVEY_LONG_SIDE = 800
+# 800 px (~0.1 s, SURVEY_LONG_SIDE, shared with the wearing check), which finds faces
+# from ~80 px (in a 12 MP photo) outright, and the heatmap's weak peaks say where
+# smaller faces may be: only windows around those are read again at the fine scale
+# (bench/detect_tradeoff.py).
 # A survey peak at or above this earns a closer look. On 12 MP scenes, faces
 # 40-80 px wide peak at 0.05-0.15 at 800 px; background peaks rarely pass 0.02.
 ZOOM_FLOOR = 0.02
@@ -268,7 +268,7 @@ def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple
             [b[labels == g, 0].min(), b[labels == g, 1].min(), b[labels == g, 2].max(), b[labels == g, 3].max()]
             for g in np.unique(labels)
         ])  # fmt: skip
-    return sorted(tuple(int(v) for v in row) for row in boxes)
+    return sorted((int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in boxes)
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
@@ -402,7 +402,12 @@ def landmarks_from_mesh(mesh: np.ndarray) -> dict[str, Point]:
 class LocalDetector:
     name = "local"
 
-    def __init__(self, threshold: float = 0.33, threads: int = 1, long_side: int = DETECT_LONG_SIDE) -> None:
+    def __init__(
+        self,
+        threshold: float = Settings.detect_threshold,
+        threads: int = 1,
+        long_side: int = Settings.detect_long_side,
+    ) -> None:
         self._centerface = CenterFace(threshold, threads)
         self._mesh = FaceMesh(threads)
         self.long_side = long_side

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -90,7 +91,7 @@ def build_bot(settings: Settings, env: Mapping[str, str] | None = None) -> Bot:
     secret = load_secret(CHANNEL_SECRET_ENV, settings.line_channel_secret_arn, env)
     token = load_secret(ACCESS_TOKEN_ENV, settings.line_token_secret_arn, env)
     missing = [name for name, value in ((CHANNEL_SECRET_ENV, secret), (ACCESS_TOKEN_ENV, token)) if value is None]
-    if missing:
+    if secret is None or token is None:
         raise UsageError(
             f"the LINE bot needs {' and '.join(missing)} (environment, or Secrets Manager through "
             "MASKALBUM_LINE_CHANNEL_SECRET_ARN / MASKALBUM_LINE_TOKEN_SECRET_ARN)"
@@ -129,7 +130,7 @@ def handle_webhook(body: bytes, headers: Mapping[str, str], bot: Bot) -> tuple[i
         log.warning("webhook rejected: no events list")
         return 400, _json(error="no events")
     for event in events:
-        bot.dispatch(lambda event=event: handle_event(event, bot))
+        bot.dispatch(functools.partial(handle_event, event, bot))
     return 200, _json(ok=True)
 
 
@@ -146,7 +147,7 @@ def handle_event(event: object, bot: Bot) -> None:
         return
     kind = event.get("type")
     token = event.get("replyToken") if isinstance(event.get("replyToken"), str) else None
-    message = event.get("message") if isinstance(event.get("message"), dict) else {}
+    message: dict = event["message"] if isinstance(event.get("message"), dict) else {}
     try:
         if kind == "message" and message.get("type") == "image":
             reply = image_reply(event, message, bot)
