@@ -22,6 +22,7 @@ from batch_job.detect.base import SURVEY_LONG_SIDE, ImageSource
 from batch_job.detect.face import Face
 from batch_job.fit import anchor_targets, frame_of
 from masks.catalog import ANCHOR_INDEX as _A
+
 # A lower-face pixel within this Lab distance of the reference skin counts as skin.
 SKIN_DELTA_E = 12.0
 THRESHOLD = 0.5

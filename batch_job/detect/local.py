@@ -18,9 +18,9 @@ from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.errors import DetectorError
 from batch_job.settings import Settings
 
-# The finest scale faces are looked for at is ``--detect-size`` (Settings.detect_long_side):
-# CenterFace finds faces from about 20 px, so 2048 px reaches faces ~40 px wide in a 12 MP
-# photo. See docs/QUALITY.md for the measured trade-off.
+# The finest scale faces are looked for at is ``long_side`` (``--detect-size``, default in
+# Settings): CenterFace finds faces from about 20 px, so 2048 px reaches faces ~40 px wide in
+# a 12 MP photo. See docs/QUALITY.md for the measured trade-off.
 # Small photos are enlarged up to this so that their faces reach the sizes the
 # model was trained on.
 DETECT_MIN_LONG_SIDE = 960
