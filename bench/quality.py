@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 from batch_job.detect.local import LocalDetector
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
-from testing.synth import PersonSpec, Scene, make_scene, random_people
+from testing.synth import PersonSpec, Scene, coverage_map, make_scene, random_people, visible_share
 from batch_job.fit import fit_template
 from batch_job.imaging import Photo
 from batch_job.warp import warp
@@ -70,23 +70,6 @@ def _match(truth, faces_rows):
             if d < best_d:
                 best, best_d = row, d
     return best
-
-
-def coverage_map(painted: list, shape: tuple[int, int]) -> np.ndarray:
-    """Our masks' final alpha over the whole photo (max where they overlap)."""
-    coverage = np.zeros(shape, np.float32)
-    for p in painted:
-        x0, y0, x1, y1 = p.box
-        if p.alpha.size:
-            coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], p.alpha)
-    return coverage
-
-
-def visible_share(truth, coverage: np.ndarray) -> float:
-    """Share of the painted surgical mask still visible: where our masks' alpha stays under 0.5."""
-    x0, y0, x1, y1 = truth.mask_box
-    gt = truth.mask_alpha > 0.5
-    return float(np.sum(gt & (coverage[y0:y1, x0:x1] < 0.5))) / max(1, int(gt.sum()))
 
 
 def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResult], Image.Image]:

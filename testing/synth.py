@@ -510,6 +510,26 @@ def _draw_body(canvas: np.ndarray, head: RenderedHead, offset: tuple[int, int], 
     region[inside] = (colour[None, :] * shade[..., None] * spec.light)[inside]
 
 
+# -- measuring a painted result against the truth ------------------------------------------
+
+
+def coverage_map(painted: list, shape: tuple[int, int]) -> np.ndarray:
+    """Our masks' final alpha over the whole photo (max where they overlap)."""
+    coverage = np.zeros(shape, np.float32)
+    for p in painted:
+        x0, y0, x1, y1 = p.box
+        if p.alpha.size:
+            coverage[y0:y1, x0:x1] = np.maximum(coverage[y0:y1, x0:x1], p.alpha)
+    return coverage
+
+
+def visible_share(truth, coverage: np.ndarray) -> float:
+    """Share of the painted surgical mask still visible: where our masks' alpha stays under 0.5."""
+    x0, y0, x1, y1 = truth.mask_box
+    gt = truth.mask_alpha > 0.5
+    return float(np.sum(gt & (coverage[y0:y1, x0:x1] < 0.5))) / max(1, int(gt.sum()))
+
+
 def random_people(rng: np.random.Generator, count: int, *, masked_fraction: float = 1.0,
                   widths: tuple[float, float] = (60, 260)) -> list[PersonSpec]:  # fmt: skip
     people = []

@@ -17,7 +17,7 @@ from batch_job.imaging import Photo
 from batch_job.settings import Settings
 from batch_job.wearing import assess, view
 from testing.synth import FACES_DIR, PersonSpec, make_scene
-from bench.wearing import evaluate
+from testing.wearing import evaluate
 from helpers import encode, gradient_image
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -186,7 +186,7 @@ def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
 
 def _coverage_of(scene, result) -> list[float]:
     """Per masked face: the share of its painted surgical mask still visible after compositing."""
-    from bench.quality import coverage_map, visible_share
+    from testing.synth import coverage_map, visible_share
 
     cover = coverage_map(result.painted, (scene.image.height, scene.image.width))
     return [visible_share(t, cover) for t in scene.faces if (t.mask_alpha > 0.5).any()]

@@ -1,6 +1,8 @@
 """Precision and recall of the "who wears a mask" check on a labelled set.
 
-    python -m bench.wearing [--count 240] [--seed 3]
+    python -m testing.wearing [--count 240] [--seed 3]
+
+Here rather than in bench/ because tests/test_detect_wearing.py gates on a small run of it.
 
 The labelled set: synthetic people (testing/synth.py) with and without painted
 masks in five colours, three skin tones, varied light, yaw, roll and size,
