@@ -19,23 +19,46 @@ os.environ.setdefault("MASKALBUM_CONFIG", "/nonexistent/maskalbum-test-config.to
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Markers (registered in pyproject.toml) by module, so that test files carry no decorators for them;
-# a single slow or network test inside a fast module is marked where it is defined.
-#   aws  - every tests/test_aws_*.py
-#   slow - left out of the inner loop, `pytest -m "not slow"` (README: Development)
+# Markers (registered in pyproject.toml) are applied here, in one place, so that test files need no
+# decorators for them (tests that need the package index carry @pytest.mark.network themselves):
+#   aws     - every tests/test_aws_*.py
+#   slow    - left out of the inner loop, `pytest -m "not slow"` (README: Development): every aws
+#             module (moto's server, real HTTP with real retries: their wall time is ~25x their CPU
+#             time), the modules below, and single tests that take over ~2.5 s of CPU (measured with
+#             --durations on 2 cores; the inner loop's 128 tests take about 45 s of CPU in all)
 #   network - skipped, with the reason, when the package index cannot be reached (CI reaches it)
-SLOW_MODULES = {"test_art", "test_packaging", "test_aws_e2e", "test_aws_docker"}
+SLOW_MODULES = {"test_art", "test_packaging"}
+SLOW_TESTS = {
+    "test_detect_wearing": {
+        "test_wearing_precision_and_recall_on_a_labelled_set",  # 18 s
+        "test_many_hints_fall_back_to_one_fine_pass",  # 5 s
+        "test_a_face_too_small_for_the_survey_is_found_in_a_window",  # 3.6 s
+    },
+    "test_inputs": {"test_thirty_faces_in_one_photo"},  # 10 s
+    "test_run": {  # worker processes, signals, a second run
+        "test_ctrl_c_stops_cleanly_and_resumes",
+        "test_killed_run_resumes_without_half_files_or_duplicates",
+        "test_workers_die_with_a_killed_parent",
+        "test_rerun_reuses_finished_photos_and_is_byte_identical",
+    },
+    "test_catalog": {"test_masks_command_lists_and_renders_gallery"},  # renders every mask
+}
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m/-k deselect anything
 def pytest_collection_modifyitems(config, items):
-    missing = {name for name in SLOW_MODULES if not (ROOT / "tests" / f"{name}.py").exists()}
+    missing = {name for name in SLOW_MODULES | set(SLOW_TESTS) if not (ROOT / "tests" / f"{name}.py").exists()}
     if missing:  # a renamed module would silently join the inner loop
-        raise pytest.UsageError(f"tests/conftest.py SLOW_MODULES names missing modules: {sorted(missing)}")
+        raise pytest.UsageError(f"tests/conftest.py names test modules that do not exist: {sorted(missing)}")
     for item in items:
         module = item.path.stem
+        slow_here = SLOW_TESTS.get(module, set())
+        if unknown := {name for name in slow_here if not hasattr(item.module, name)}:
+            raise pytest.UsageError(f"tests/conftest.py SLOW_TESTS: {module} defines no {sorted(unknown)}")
         if module.startswith("test_aws_"):
             item.add_marker(pytest.mark.aws)
-        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        if module in SLOW_MODULES or getattr(item, "originalname", item.name) in slow_here:
             item.add_marker(pytest.mark.slow)
 
 

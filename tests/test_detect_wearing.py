@@ -97,7 +97,7 @@ def test_the_wearing_check_reads_the_copy_the_detector_surveyed(detector):
             self.sizes.append(long_side)
             return self.photo.at_most(long_side)
 
-    scene = make_scene([PersonSpec(400, asset=1)], size=(3000, 2000), seed=5)
+    scene = make_scene([PersonSpec(240, asset=1)], size=(1800, 1200), seed=5)
     source = Asked(Photo(scene.jpeg(90)))
     (face,) = detector.detect(source)
     made_by_detector = set(source.sizes)
