@@ -22,4 +22,3 @@ def test_the_generator_redraws_every_committed_png_and_the_catalog():
     assert len(checked) == len(committed) + 1  # every PNG and catalog.json
     assert all(": identical" in line for line in checked), result.stdout
     assert "masks/catalog.json: identical" in checked  # the layout and anchors exactly
-

@@ -17,7 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = "batch_job/detect/models/"
 
 
-
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     """The wheel built from a copy of the sources (the build writes build/ and *.egg-info next to them)."""
