@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # decorators for them (tests that need the package index carry @pytest.mark.network themselves):
 #   aws     - every tests/test_aws_*.py
 #   slow    - left out of the inner loop, `pytest -m "not slow"` (README: Development): every aws
-#             module (moto's server, real HTTP with real retries: their wall time is ~25x their CPU
-#             time), the modules below, and single tests that take over ~2.5 s of CPU (each test's
-#             CPU time measured once; the inner loop's 128 tests took 47 s of CPU in all)
+#             module (they wait on moto's server, real HTTP and retries: the four smallest took 30 s
+#             for 12 s of CPU), the modules below, and single tests that take over ~2.5 s of CPU
+#             (each test's CPU time measured once; the inner loop's 128 tests took 48 s of CPU)
 #   network - skipped, with the reason, when the package index cannot be reached (CI reaches it)
 SLOW_MODULES = {"test_art", "test_packaging"}
 SLOW_TESTS = {
