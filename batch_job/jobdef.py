@@ -120,6 +120,11 @@ def problems(definition: dict) -> list[str]:
     if not isinstance(timeout, int) or timeout < 60:
         found.append("timeout.attemptDurationSeconds must be at least 60")
     found.extend(_retry_problems(definition.get("retryStrategy")))
+    # The worker keeps a shard's finished photos on its last attempt: it must know which one that is.
+    told = {e.get("name"): e.get("value") for e in container.get("environment", [])}.get("MASKALBUM_BATCH_ATTEMPTS")
+    attempts = (definition.get("retryStrategy") or {}).get("attempts")
+    if told != str(attempts):
+        found.append(f"environment MASKALBUM_BATCH_ATTEMPTS must equal retryStrategy.attempts ({attempts})")
     return found
 
 

@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from aws_fakes import aws_env, moto_server, write_album
+from tests.aws_fakes import aws_env, moto_server, write_album
 from helpers import encode, gradient_image
 from typer.testing import CliRunner
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aws_fakes import batch_container, moto_account, process_env, write_album
+from tests.aws_fakes import batch_container, moto_account, process_env, write_album
 from helpers import encode, gradient_image, scene_jpeg
 from typer.testing import CliRunner
 

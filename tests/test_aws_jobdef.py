@@ -8,7 +8,7 @@ import os
 
 import boto3
 import pytest
-from aws_fakes import aws_env, moto_server
+from tests.aws_fakes import aws_env, moto_server
 
 from batch_job import jobdef
 from batch_job.aws import BatchJobs

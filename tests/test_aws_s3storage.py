@@ -9,7 +9,7 @@ import urllib.request
 
 import boto3
 import pytest
-from aws_fakes import aws_env, moto_server
+from tests.aws_fakes import aws_env, moto_server
 
 from batch_job.errors import StorageError
 from batch_job.s3storage import MIB, S3Storage

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aws_fakes import (
+from tests.aws_fakes import (
     FakeError,
     FakeRekognition,
     batch_container,
@@ -157,6 +157,33 @@ def test_a_rekognition_outage_fails_the_attempt_and_the_next_one_finishes(aws, t
     assert [(r["path"], r["status"], r["detector"]) for r in rows] == [(f"IMG_{i}.jpg", "no_faces", "rekognition") for i in range(4)]
     summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())
     assert (summary["photos"], summary["no_faces"], summary["job_id"]) == (4, 4, sub.finalize_job_id)
+
+
+def test_the_last_attempt_keeps_what_it_finished_and_the_album_is_finalized(aws, tmp_path):
+    album = write_album(
+        tmp_path / "lastattempt",
+        {f"IMG_{i}.jpg": encode(gradient_image((330 + 10 * i, 250)), "JPEG") for i in range(3)},
+    )
+    sub = submit(aws, album, detector="rekognition", max_attempts=1, rekognition_concurrency=1, workers=1)
+    state = {"calls": 0}
+
+    def throttled_after_one(_image: bytes) -> dict:
+        state["calls"] += 1
+        if state["calls"] > 1:
+            raise FakeError("ThrottlingException", "Rate exceeded")
+        return detect_faces_response([])
+
+    # The job definition says 3 attempts: this is the last one.
+    with FakeRekognition(throttled_after_one, latency=0.01) as fake:
+        code, log = finish(start(aws, sub.shard_job_id, attempt=3, AWS_ENDPOINT_URL_REKOGNITION=fake.url))
+    assert code == 0, log
+    assert "last attempt (3 of 3)" in log
+    code, log = finish(start(aws, sub.finalize_job_id))
+    assert code == 0, log
+    rows = {r["path"]: r for r in manifest(aws, sub.album_id)}
+    assert len(rows) == 3
+    assert sorted(r["status"] for r in rows.values()) == ["error", "error", "no_faces"]
+    assert all("resubmit" in r["reason"] and "ThrottlingException" in r["reason"] for r in rows.values() if r["status"] == "error")
 
 
 def test_configuration_faults_exit_2_and_are_not_retried(aws, tmp_path):
