@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 import urllib.request
@@ -66,6 +67,8 @@ def aws_env(endpoint: str, **extra: str) -> dict[str, str]:
         "AWS_CONFIG_FILE": "/nonexistent/aws-config",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
         "MASKALBUM_CONFIG": "/nonexistent/maskalbum-config.toml",
+        # submit records albums here; never in the developer's own ~/.local/state
+        "XDG_STATE_HOME": tempfile.mkdtemp(prefix="maskalbum-state-"),
     }
     env.update(extra)
     return env

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+import time
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from batch_job import cloud
 from batch_job.errors import UsageError
 from cli.app import app
 
-AWS_COMMANDS = ["submit", "status", "download", "albums", "register-job-definition"]
+AWS_COMMANDS = ["submit", "status", "download", "albums", "cancel", "logs", "register-job-definition"]
 BUCKET = "maskalbum-cli"
 
 
@@ -209,3 +210,37 @@ def test_status_of_an_unknown_album_is_a_usage_error(finished_album):
     result = invoke("status", "nope-20260101-000000", "--bucket", BUCKET)
     assert result.exit_code == 2
     assert "no album nope-20260101-000000" in result.output
+
+
+def test_logs_read_every_stream_forward_once(monkeypatch):
+    from batch_job.cloud.logs import LogReader, streams_of
+
+    now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
+    with moto_server() as endpoint:
+        for key, value in aws_env(endpoint).items():
+            monkeypatch.setenv(key, value)
+        import boto3
+
+        logs = boto3.client("logs")
+        logs.create_log_group(logGroupName="/maskalbum/batch")
+        for stream, lines in (("maskalbum/default/aaa", ["shard 0 start", "shard 0 done"]), ("maskalbum/default/bbb", ["final"])):
+            logs.create_log_stream(logGroupName="/maskalbum/batch", logStreamName=stream)
+            events = [{"timestamp": now + i, "message": m} for i, m in enumerate(lines)]
+            logs.put_log_events(logGroupName="/maskalbum/batch", logStreamName=stream, logEvents=events)
+        options = {"logConfiguration": {"options": {"awslogs-group": "/maskalbum/batch"}}}
+        described = {
+            "p": {"container": {}},  # an array parent has no stream of its own
+            "p:0": {"container": {"logStreamName": "maskalbum/default/aaa", **options}},
+            "p:1": {"container": {}},  # not started yet
+            "f": {"container": {"logStreamName": "maskalbum/default/bbb", **options}},
+        }
+        streams = streams_of(described, {"shards": "p", "finalize": "f"})
+        assert [(s.job, s.stream) for s in streams] == [("shards:0", "maskalbum/default/aaa"), ("finalize", "maskalbum/default/bbb")]
+        reader = LogReader(logs)
+        assert list(reader.new_lines(streams[0])) == ["shard 0 start", "shard 0 done"]
+        assert list(reader.new_lines(streams[0])) == []  # followed: nothing new yet
+        logs.put_log_events(
+            logGroupName="/maskalbum/batch", logStreamName="maskalbum/default/aaa",
+            logEvents=[{"timestamp": now + 100, "message": "late line"}],
+        )  # fmt: skip
+        assert list(reader.new_lines(streams[0])) == ["late line"]

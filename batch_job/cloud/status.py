@@ -25,7 +25,7 @@ class AlbumFailed(MaskalbumError):
 @dataclass
 class AlbumStatus:
     album_id: str
-    state: str  # uploaded | queued | running | finalizing | finishing | done | failed | unknown
+    state: str  # uploaded | queued | running | finalizing | finishing | done | failed | cancelled | unknown
     photos: int = 0
     files: int = 0
     shards: int = 0
@@ -40,7 +40,7 @@ class AlbumStatus:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "failed")
+        return self.state in ("done", "failed", "cancelled")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -53,6 +53,8 @@ def _state(submission: dict | None, found: dict[str, dict], summary: dict | None
     shard_id, finalize_id = submission["jobs"]["shards"], submission["jobs"]["finalize"]
     if summary and summary.get("job_id") in (finalize_id, None):
         return "done", ""
+    if submission.get("cancelled_at"):
+        return "cancelled", f"cancelled at {submission['cancelled_at']}"
     shard_job, finalize_job = found.get(shard_id), found.get(finalize_id)
     for job in (shard_job, finalize_job):
         if job and job.get("status") == "FAILED":
@@ -103,9 +105,24 @@ class AlbumWatcher:
         if state == "done":
             status.files_done = status.files = int((summary or {}).get("photos", status.files))
             status.shards_done = status.shards
-        elif submission and progress and state not in ("failed", "unknown"):
+        elif submission and progress and state not in ("failed", "cancelled", "unknown"):
             self._progress(status, submission)
         return status
+
+    def job_ids(self) -> dict[str, str]:
+        """role -> job id of the latest submission (empty before any)."""
+        submission = read_json(self.album, SUBMISSION)
+        return dict(submission["jobs"]) if submission else {}
+
+    def all_job_ids(self) -> list[str]:
+        """The submission's jobs and every array child (``parent:N``), for their log streams."""
+        submission = read_json(self.album, SUBMISSION)
+        if not submission:
+            return []
+        ids = list(submission["jobs"].values())
+        if submission.get("array"):
+            ids += [f"{submission['jobs']['shards']}:{i}" for i in range(submission["shards"])]
+        return ids
 
     def _progress(self, status: AlbumStatus, submission: dict) -> None:
         """Files done: those of finished shards, plus those with a record written since this submission."""
@@ -147,8 +164,8 @@ def wait_for_album(
         on_update(status)
         if status.state == "done":
             return status
-        if status.state == "failed":
-            raise AlbumFailed(f"album {status.album_id} failed: {status.reason or 'see the job logs'}")
+        if status.state in ("failed", "cancelled"):
+            raise AlbumFailed(f"album {status.album_id} {status.state}: {status.reason or 'see the job logs'}")
         if status.state == "finishing":
             finishing_since = finishing_since or time.monotonic()
             if time.monotonic() - finishing_since > poll.grace:

@@ -186,3 +186,36 @@ def dry_run_plan(plan: AlbumPlan, settings: Settings, today: dt.date | None = No
         "rekognition_usd": estimate_usd(plan.photos, settings.detector),
     }
 
+
+
+@dataclass
+class Cancelled:
+    album_id: str
+    stopped: dict[str, str]  # job id -> the status it had
+    already_finished: dict[str, str]
+
+
+def cancel_album(bucket_root: S3Storage, jobs: BatchJobs, album_id: str) -> Cancelled:
+    """Terminate the album's jobs that are still queued or running, and mark the submission cancelled.
+
+    What the shards finished stays in the bucket (resume records): submitting the
+    album again carries on from there.
+    """
+    album = album_storage(bucket_root, album_id)
+    submission = read_json(album, SUBMISSION)
+    if submission is None:
+        raise UsageError(f"album {album_id} was never submitted (no {album.describe(SUBMISSION)})")
+    found = jobs.describe(submission["jobs"].values())
+    result = Cancelled(album_id, {}, {})
+    # The finalize job first: it must not start on the children's failure.
+    for role in ("finalize", "shards"):
+        job_id = submission["jobs"][role]
+        state = found.get(job_id, {}).get("status", "UNKNOWN")
+        if state in ACTIVE:
+            jobs.terminate(job_id, f"maskalbum cancel {album_id}")
+            result.stopped[job_id] = state
+        else:
+            result.already_finished[job_id] = state
+    submission["cancelled_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    album.write(SUBMISSION, json.dumps(submission, indent=1).encode(), "application/json")
+    return result
