@@ -36,7 +36,10 @@ def test_the_shipped_definition_is_valid_once_filled(definition):
 def test_line_token_comes_from_secrets_manager_not_the_environment(definition):
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:maskalbum/line-AbCdEf"
     filled = jobdef.fill(definition, line_token_secret_arn=arn)
-    assert filled["containerProperties"]["secrets"] == [{"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn}]
+    # One key of the JSON secret, not the whole document (LINE answers 401 to that).
+    assert filled["containerProperties"]["secrets"] == [{"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn + ":LINE_CHANNEL_ACCESS_TOKEN::"}]
+    keyed = arn + ":LINE_CHANNEL_ACCESS_TOKEN::"
+    assert jobdef.fill(definition, line_token_secret_arn=keyed)["containerProperties"]["secrets"][0]["valueFrom"] == keyed
     assert jobdef.shape_problems(filled) == []
     env_names = {e["name"] for e in filled["containerProperties"].get("environment", [])}
     assert "LINE_CHANNEL_ACCESS_TOKEN" not in env_names

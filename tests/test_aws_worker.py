@@ -236,7 +236,9 @@ def test_finalize_sends_the_line_notification_when_asked(aws, tmp_path):
         code, log = finish(start(aws, sub.shard_job_id))
         assert code == 0, log
         # The token is a secret, never a setting: in Batch it comes from the job definition's secrets or an ARN.
-        code, log = finish(start(aws, sub.finalize_job_id, LINE_CHANNEL_ACCESS_TOKEN="line-token"))
+        # As Batch injects a bare secret ARN: the whole JSON secret of docs/LINE.md, not the key alone.
+        whole = json.dumps({"LINE_CHANNEL_ACCESS_TOKEN": "line-token", "LINE_CHANNEL_SECRET": "channel-secret"})
+        code, log = finish(start(aws, sub.finalize_job_id, LINE_CHANNEL_ACCESS_TOKEN=whole))
         assert code == 0, log
         pushes = line.wait_for(PUSH)
     summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())
