@@ -53,6 +53,8 @@ class Settings:
     bucket: str | None = None
     job_queue: str | None = None
     job_definition: str | None = None
+    finalize_job_definition: str | None = None  # a smaller one for the finalize job (default: job_definition)
+    stack: str = "maskalbum"  # the CloudFormation stack of `maskalbum deploy` / `doctor` / `destroy`
     region: str | None = None
     profile: str | None = None
     shard_size: int = 50

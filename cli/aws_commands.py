@@ -20,7 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError
-from cli.app import AllFaces, Detector, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, _fail, app, console, out, settings_from
+from cli.app import AllFaces, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, _fail, app, console, out, settings_from
 
 Bucket = Annotated[str | None, typer.Option(help="S3 bucket that holds the albums.")]
 Region = Annotated[str | None, typer.Option(help="AWS region (default: boto3's chain: AWS_REGION, the profile).")]
@@ -31,6 +31,13 @@ ShardSize = Annotated[int | None, typer.Option(help="Files per Batch array child
 KmsKey = Annotated[str | None, typer.Option(help="Encrypt with this KMS key (aws:kms) instead of S3's AES256.")]
 AlbumId = Annotated[str, typer.Argument(help="The album id that submit printed (see `maskalbum albums`).")]
 Dest = Annotated[Path, typer.Option("--dest", help="Folder to download into.")]
+CloudDetector = Annotated[
+    str | None,
+    typer.Option(
+        "--detector",
+        help="rekognition (the default on AWS: DetectFaces joined with the local model) or local (all in the container).",
+    ),
+]
 PollSeconds = Annotated[float, typer.Option(hidden=True, help="First polling interval of --wait (seconds).")]
 
 
@@ -48,6 +55,25 @@ def _clients(settings):
     region = region_of(settings)
     root = S3Storage(s3_client(settings), settings.bucket, "", kms_key=settings.kms_key)
     return root, BatchJobs(batch_client(settings)), region
+
+
+def _cloud_detector() -> str | None:
+    """On AWS the default detector is Rekognition (joined with the local model in the container);
+    a MASKALBUM_DETECTOR or a detector in the config file still decides, as for `run`."""
+    import os
+    import tomllib
+
+    from batch_job.settings import ENV_PREFIX, default_config_path
+
+    if os.environ.get(ENV_PREFIX + "DETECTOR"):
+        return None
+    path = Path(os.environ.get(ENV_PREFIX + "CONFIG") or default_config_path())
+    try:
+        if "detector" in tomllib.loads(path.read_text(encoding="utf-8")):
+            return None
+    except (OSError, tomllib.TOMLDecodeError):
+        pass  # resolve() reports a broken config file with its own message
+    return "rekognition"
 
 
 def _album_settings(album_id: str, bucket: str | None, region: str | None, profile: str | None):
@@ -81,7 +107,7 @@ def submit(
     bucket: Bucket = None,
     job_queue: JobQueue = None,
     job_definition: JobDefinition = None,
-    detector: Detector = None,
+    detector: CloudDetector = None,
     seed: Seed = None,
     mask: MaskOpt = None,
     tag: TagOpt = None,
@@ -102,7 +128,7 @@ def submit(
 
     try:
         settings = settings_from(
-            bucket=bucket, job_queue=job_queue, job_definition=job_definition, detector=detector, seed=seed,
+            bucket=bucket, job_queue=job_queue, job_definition=job_definition, detector=detector or _cloud_detector(), seed=seed,
             masks=mask, tags=tag, all_faces=all_faces, shard_size=shard_size, kms_key=kms_key, region=region,
             profile=profile, notify_line=notify_line,
         )  # fmt: skip

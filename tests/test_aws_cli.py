@@ -76,9 +76,13 @@ def test_dry_run_prints_the_plan_and_the_cost_without_aws(album, no_aws):
     assert "an array job of 2" in result.stdout
     assert "3 Rekognition calls, about $0.003" in result.stdout
 
+    # On AWS Rekognition is the default detector; MASKALBUM_DETECTOR (or the config file) still decides.
     as_json = json.loads(invoke("submit", str(album), "--dry-run", "--json").stdout)
-    assert (as_json["photos"], as_json["shards"], as_json["array_size"], as_json["rekognition_usd"]) == (3, 1, None, 0.0)
+    assert (as_json["photos"], as_json["shards"], as_json["array_size"]) == (3, 1, None)
+    assert (as_json["detector"], as_json["rekognition_usd"]) == ("rekognition", 0.003)
     assert as_json["destination"].startswith("s3://<bucket>/albums/choshi_trip-")
+    local = json.loads(CliRunner().invoke(app, ["submit", str(album), "--dry-run", "--json"], env={"MASKALBUM_DETECTOR": "local"}).stdout)
+    assert (local["detector"], local["rekognition_usd"]) == ("local", 0.0)
 
 
 def test_submit_needs_bucket_queue_and_definition(album, no_aws):

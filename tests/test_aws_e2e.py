@@ -180,7 +180,7 @@ def test_resubmit_uploads_nothing_and_wait_downloads(aws, submitted, album, tmp_
     # --wait in its own process, as a user runs it; this test plays Batch meanwhile.
     waiting = subprocess.Popen(
         [sys.executable, "-m", "cli", "submit", str(album), "--bucket", BUCKET, "--job-queue", aws.queue,
-         "--job-definition", "maskalbum", "--shard-size", "3", "--seed", SEED, "--wait", "--dest", str(tmp_path),
+         "--job-definition", "maskalbum", "--shard-size", "3", "--seed", SEED, "--detector", "local", "--wait", "--dest", str(tmp_path),
          "--json", "--poll-seconds", "0.3"],
         env=process_env(aws.env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

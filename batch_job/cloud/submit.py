@@ -23,7 +23,8 @@ MAX_ARRAY_SIZE = 10_000  # Batch's limit for one array job
 ACTIVE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING")
 # Settings that describe this machine or the submission itself, not the work: never sent to a job.
 LOCAL_ONLY = {
-    "workers", "profile", "job_queue", "job_definition", "image", "job_role_arn", "execution_role_arn", "max_containers",
+    "workers", "profile", "job_queue", "job_definition", "finalize_job_definition", "image", "job_role_arn",
+    "execution_role_arn", "max_containers", "stack",
 }  # fmt: skip
 
 
@@ -76,7 +77,10 @@ def check_submittable(settings: Settings, dry_run: bool = False) -> None:
     missing = [name for name in ("bucket", "job_queue", "job_definition") if not getattr(settings, name)]
     if missing:
         flags = ", ".join("--" + m.replace("_", "-") for m in missing)
-        raise UsageError(f"missing {flags} (or MASKALBUM_{missing[0].upper()}, or the config file)")
+        raise UsageError(
+            f"missing {flags} (or MASKALBUM_{missing[0].upper()}, or the config file): "
+            "`maskalbum deploy` creates them and writes the config file"
+        )
 
 
 def submit_album(
@@ -114,7 +118,8 @@ def submit_album(
         array_size=shards if array else None, tags=tags,
     )  # fmt: skip
     finalize_job = jobs.submit(
-        f"{name[:119]}-finalize", settings.job_queue, settings.job_definition, command=["finalize"],
+        f"{name[:119]}-finalize", settings.job_queue, settings.finalize_job_definition or settings.job_definition,
+        command=["finalize"],
         environment=env, depends_on=shard_job, tags=tags,
     )  # fmt: skip
     record = {
@@ -129,6 +134,7 @@ def submit_album(
         "region": region,
         "job_queue": settings.job_queue,
         "job_definition": settings.job_definition,
+        "finalize_job_definition": settings.finalize_job_definition or settings.job_definition,
         "jobs": {"shards": shard_job, "finalize": finalize_job},
         "environment": env,
     }
