@@ -132,8 +132,9 @@ def test_the_iam_examples_grant_what_the_code_calls():
 
     # The container: reads input, writes outputs and records, aborts a failed zip upload, calls DetectFaces.
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:AbortMultipartUpload", "rekognition:DetectFaces"} <= actions("job-role-policy.json")
-    # The submitter: uploads, stale-shard cleanup, jobs, and handing the roles to Batch.
+    # The submitter: uploads, stale-shard cleanup, jobs (cancel, logs), and handing the roles to Batch.
     assert {"s3:PutObject", "s3:DeleteObject", "batch:SubmitJob", "batch:DescribeJobs", "batch:RegisterJobDefinition",
+            "batch:TerminateJob", "logs:GetLogEvents",
             "batch:DescribeJobDefinitions", "batch:TagResource", "iam:PassRole"} <= actions("submitter-policy.json")  # fmt: skip
     assert policies["ecs-tasks-trust.json"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert policies["bucket-lifecycle.json"]["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
