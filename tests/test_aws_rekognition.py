@@ -15,19 +15,26 @@ import time
 import boto3
 import numpy as np
 import pytest
-from tests.aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
 from botocore.stub import ANY, Stubber
 from helpers import encode, scene_jpeg
 from PIL import Image
 
 from batch_job.aws import ServiceUnavailable, rekognition_client
 from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
-from batch_job.detect.rekognition import ATTRIBUTES, MAX_BYTES, SEND_LONG_SIDE, HybridDetector, Pacer, RekognitionDetector
+from batch_job.detect.rekognition import (
+    ATTRIBUTES,
+    MAX_BYTES,
+    SEND_LONG_SIDE,
+    HybridDetector,
+    Pacer,
+    RekognitionDetector,
+)
 from batch_job.errors import DetectorError
 from batch_job.imaging import Photo
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
 from bench.synth import PersonSpec
+from tests.aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
 
 PARAMS = {"Image": {"Bytes": ANY}, "Attributes": ATTRIBUTES}
 

@@ -21,6 +21,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import encode, gradient_image, scene_jpeg
+
+from batch_job import cloud, jobdef
+from batch_job.aws import BatchJobs
+from batch_job.s3storage import S3Storage
+from batch_job.settings import Settings
+from bench.synth import PersonSpec
 from tests.aws_fakes import (
     FakeError,
     FakeRekognition,
@@ -30,13 +37,6 @@ from tests.aws_fakes import (
     process_env,
     write_album,
 )
-from helpers import encode, gradient_image, scene_jpeg
-
-from batch_job import cloud, jobdef
-from batch_job.aws import BatchJobs
-from batch_job.s3storage import S3Storage
-from batch_job.settings import Settings
-from bench.synth import PersonSpec
 
 BUCKET = "maskalbum-worker"
 ROOT = Path(__file__).resolve().parent.parent

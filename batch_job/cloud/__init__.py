@@ -15,14 +15,35 @@ changed album gets a new one.
 from batch_job.cloud.download import Download, download_album, safe_extract
 from batch_job.cloud.plan import AlbumPlan, LocalFile, estimate_usd, new_album_id, plan_album, slugify
 from batch_job.cloud.status import (
-    AlbumFailed, AlbumListing, AlbumStatus, AlbumWatcher, Poll, list_albums, wait_for_album,
+    AlbumFailed,
+    AlbumListing,
+    AlbumStatus,
+    AlbumWatcher,
+    Poll,
+    list_albums,
+    wait_for_album,
 )  # fmt: skip
 from batch_job.cloud.submit import (
-    MAX_ARRAY_SIZE, Submission, check_submittable, console_links, dry_run_plan, job_environment, submit_album,
+    MAX_ARRAY_SIZE,
+    Submission,
+    check_submittable,
+    console_links,
+    dry_run_plan,
+    job_environment,
+    submit_album,
 )  # fmt: skip
 from batch_job.cloud.upload import UploadReport, choose_album_id, find_album_id, upload_album
 from batch_job.s3layout import (
-    ALBUMS, INPUT, INPUT_MANIFEST, SUBMISSION, SUMMARY, album_storage, input_keys, read_json, shard_count, shard_slice,
+    ALBUMS,
+    INPUT,
+    INPUT_MANIFEST,
+    SUBMISSION,
+    SUMMARY,
+    album_storage,
+    input_keys,
+    read_json,
+    shard_count,
+    shard_slice,
 )  # fmt: skip
 
 __all__ = [

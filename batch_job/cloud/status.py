@@ -12,8 +12,17 @@ from batch_job.aws import BatchJobs
 from batch_job.cloud.submit import console_links
 from batch_job.errors import MaskalbumError, UsageError
 from batch_job.s3layout import (
-    ALBUMS, INPUT_MANIFEST, S3_LAYOUT, SUBMISSION, SUMMARY, album_ids, album_storage, input_keys, read_json,
-    shard_manifest_index, shard_slice,
+    ALBUMS,
+    INPUT_MANIFEST,
+    S3_LAYOUT,
+    SUBMISSION,
+    SUMMARY,
+    album_ids,
+    album_storage,
+    input_keys,
+    read_json,
+    shard_manifest_index,
+    shard_slice,
 )  # fmt: skip
 from batch_job.s3storage import S3Storage
 

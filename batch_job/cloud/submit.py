@@ -14,7 +14,14 @@ from batch_job.cloud.plan import AlbumPlan, LocalFile, estimate_usd, new_album_i
 from batch_job.cloud.upload import UploadReport, choose_album_id, upload_album
 from batch_job.errors import UsageError
 from batch_job.s3layout import (
-    ALBUMS, INPUT, S3_LAYOUT, SUBMISSION, album_storage, read_json, shard_count, shard_index,
+    ALBUMS,
+    INPUT,
+    S3_LAYOUT,
+    SUBMISSION,
+    album_storage,
+    read_json,
+    shard_count,
+    shard_index,
 )  # fmt: skip
 from batch_job.s3storage import S3Storage
 from batch_job.settings import ENV_PREFIX, Settings

@@ -13,6 +13,7 @@ from batch_job.cloud.plan import AlbumPlan, LocalFile, new_album_id
 from batch_job.s3layout import ALBUMS, INPUT, INPUT_MANIFEST, album_storage, read_json
 from batch_job.s3storage import S3Storage
 
+
 def find_album_id(bucket_root: S3Storage, plan: AlbumPlan) -> str | None:
     """The id an earlier submission of this same album got (any date), or None."""
     pattern = re.compile(rf"{re.escape(ALBUMS + plan.slug)}-\d{{8}}-{plan.digest[:6]}[0-9a-f]*/$")
