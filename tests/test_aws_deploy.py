@@ -257,3 +257,15 @@ def _lower_keys(value):
     if isinstance(value, list):
         return [_lower_keys(v) for v in value]
     return value
+
+
+def test_destroy_with_delete_albums_removes_the_bucket_too(account):
+    _env, config, role = account
+    code, _out, text = cli("deploy", "--stack", "scratch", "--yes", "--batch-service-role", role)
+    assert code == 0, text
+    bucket = tomllib.loads(config.read_text())["bucket"]
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=bucket, Key="albums/x-20261201-000000/input.json", Body=b"{}")
+    code, _out, text = cli("destroy", "--stack", "scratch", "--yes", "--delete-albums")
+    assert code == 0, text
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
