@@ -6,15 +6,19 @@ FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
+# Dependencies first, from the lock file (exact versions, hashes checked): a reproducible image, and
+# this layer is rebuilt only when the lock changes. Regenerate it with the command in docs/AWS.md.
+COPY requirements.lock ./
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 # README.md stays out: it is only the package's long description, and README edits
-# should not invalidate the dependency layer (setuptools warns, and builds).
+# should not invalidate the package layer (setuptools warns, and builds).
 COPY pyproject.toml LICENSE ./
 COPY batch_job ./batch_job
 COPY cli ./cli
 COPY masks ./masks
-# Runtime dependencies only (no dev extra); the ONNX models are package data and land inside the venv.
-RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-cache-dir ".[line]"
+# The package alone (its dependencies are the lock's); the ONNX models are package data and land inside the venv.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps .
 
 FROM python:3.11.14-slim-bookworm
 ENV PATH=/opt/venv/bin:$PATH \

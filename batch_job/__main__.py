@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from batch_job.errors import DetectorError, StorageError, UsageError
+from batch_job.errors import DetectorError, ServiceUnavailable, StorageError, UsageError
 
 log = logging.getLogger("batch_job.worker")
 
@@ -33,6 +33,8 @@ environment:
                              MASKALBUM_SHARD_SIZE, MASKALBUM_KMS_KEY, MASKALBUM_REGION
   AWS_BATCH_JOB_ARRAY_INDEX  this child's shard (absent for a single job: shard 0)
   AWS_BATCH_JOB_ATTEMPT, AWS_BATCH_JOB_ID   for the logs and the album summary
+  MASKALBUM_BATCH_ATTEMPTS   the job definition's retryStrategy.attempts: on the last attempt a shard
+                             whose detector service stays unavailable keeps what it finished
 
 exit codes (job_definition.json retries the 7x codes, never 1 or 2):
   0   done; photos that failed are rows of the manifest, not a failed job
@@ -40,6 +42,8 @@ exit codes (job_definition.json retries the 7x codes, never 1 or 2):
   2   bad configuration (environment, settings, shard index): not retried
   74  storage fault: S3 read or write failed after botocore's retries
   75  detector service unavailable: Rekognition throttled, unreachable or refused after retries
+      (on the last attempt the shard exits 0 instead: finished photos keep their rows, the rest get
+      an error row "resubmit to finish", and the album is finalized)
   76  the detector could not be loaded (model file, onnxruntime)
   77  a worker process died (out of memory, killed)
 """
@@ -54,6 +58,11 @@ class JobEnv:
     index: int
     attempt: int
     job_id: str | None
+    attempts: int = 1  # how many attempts Batch makes in all
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempt >= self.attempts
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str], bucket: str | None) -> JobEnv:
@@ -65,9 +74,10 @@ class JobEnv:
         try:
             index = int(env.get("AWS_BATCH_JOB_ARRAY_INDEX", "0"))
             attempt = int(env.get("AWS_BATCH_JOB_ATTEMPT", "1"))
+            attempts = int(env.get("MASKALBUM_BATCH_ATTEMPTS", "1"))
         except ValueError as exc:
             raise UsageError(f"bad Batch environment: {exc}") from exc
-        return cls(album_id, bucket, index, attempt, env.get("AWS_BATCH_JOB_ID") or None)
+        return cls(album_id, bucket, index, attempt, env.get("AWS_BATCH_JOB_ID") or None, attempts)
 
 
 def worker_processes(settings) -> int:
@@ -83,17 +93,17 @@ def worker_processes(settings) -> int:
 
 
 def _album(settings, job: JobEnv):
-    from batch_job.cloud import ALBUMS
+    from batch_job.s3layout import album_url
     from batch_job.s3storage import storage_from_settings
 
-    return storage_from_settings(f"s3://{job.bucket}/{ALBUMS}{job.album_id}", settings)
+    return storage_from_settings(album_url(job.bucket, job.album_id), settings)
 
 
 def run_shard(settings, job: JobEnv) -> int:
     from batch_job.album import shared_stems
-    from batch_job.cloud import ALBUMS, INPUT, input_keys, shard_count, shard_slice
     from batch_job.detect.base import create_detector
-    from batch_job.runner import S3_LAYOUT, WorkSpec, process_entries, write_shard
+    from batch_job.runner import WorkSpec, process_entries, write_shard
+    from batch_job.s3layout import S3_LAYOUT, album_url, input_keys, input_url, shard_count, shard_slice
 
     album = _album(settings, job)
     keys = input_keys(album)
@@ -103,8 +113,9 @@ def run_shard(settings, job: JobEnv) -> int:
     mine = shard_slice(keys, job.index, settings.shard_size)
     # Load the detector once here so a broken model is its own exit code, not a dead worker pool.
     create_detector(settings.detector, settings)
-    base = f"s3://{job.bucket}/{ALBUMS}{job.album_id}"
-    spec = WorkSpec(f"{base}/{INPUT.rstrip('/')}", base, S3_LAYOUT, settings, shared_stems(keys))
+    spec = WorkSpec(
+        input_url(job.bucket, job.album_id), album_url(job.bucket, job.album_id), S3_LAYOUT, settings, shared_stems(keys)
+    )
     workers = worker_processes(settings)
     log.info(
         "album %s shard %d of 0..%d (attempt %d): %d files, %d processes, detector %s",
@@ -120,7 +131,14 @@ def run_shard(settings, job: JobEnv) -> int:
         log.info("%d/%d %s: %s%s", counts["done"], len(mine), row["path"], row["status"], " (reused)" if resumed else "")
 
     started = time.perf_counter()
-    records = process_entries(mine, spec, workers, on_result)
+    try:
+        records = process_entries(mine, spec, workers, on_result)
+    except ServiceUnavailable as exc:
+        if not job.last_attempt:
+            raise  # exit 75: Batch starts another attempt, which resumes after the finished photos
+        # The last attempt: failing now would fail the array and the finalize job would never run.
+        log.error("detector service: %s; last attempt (%d of %d): keeping what is done", exc, job.attempt, job.attempts)
+        records = finished_or_unfinished(album, mine, settings.detector, f"{exc} (resubmit the album to finish)")
     write_shard(album, S3_LAYOUT, job.index, records)
     log.info(
         "shard %d done: %d files, %d reused from an earlier attempt, %d errors, %.1f s",
@@ -129,9 +147,30 @@ def run_shard(settings, job: JobEnv) -> int:
     return EXIT_OK
 
 
+def finished_or_unfinished(album, keys: list[str], detector: str, reason: str) -> list[dict]:
+    """Each photo's finished record when it has one, else an error row saying why (no record is
+    written for those, so a resubmission processes exactly them)."""
+    from batch_job.pipeline import PhotoResult, PhotoRow
+    from batch_job.s3layout import S3_LAYOUT
+
+    records = []
+    for key in keys:
+        record_key = S3_LAYOUT.record_key(key)
+        saved = json.loads(album.read(record_key)) if album.exists(record_key) else None
+        if saved:
+            records.append(saved["record"])
+            continue
+        row = PhotoRow(
+            path=key, output="", sha256="", bytes=0, width=0, height=0, status="error", reason=reason, notes="",
+            faces_found=0, faces_masked=0, masks="", detector=detector, ms=0,
+        )  # fmt: skip
+        records.append(PhotoResult(row).to_json())
+    return records
+
+
 def run_finalize(settings, job: JobEnv) -> int:
-    from batch_job.cloud import INPUT, SUMMARY, input_keys, shard_count
-    from batch_job.runner import S3_LAYOUT, finalize
+    from batch_job.runner import finalize
+    from batch_job.s3layout import INPUT, S3_LAYOUT, SUMMARY, input_keys, shard_count
 
     album = _album(settings, job)
     started = time.perf_counter()
@@ -190,7 +229,6 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import botocore.exceptions
 
-    from batch_job.aws import ServiceUnavailable
     from batch_job.runner import WorkerFailure
     from batch_job.settings import resolve
 

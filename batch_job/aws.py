@@ -144,6 +144,12 @@ class BatchJobs:
                 found[job["jobId"]] = job
         return found
 
+    def terminate(self, job_id: str, reason: str) -> None:
+        """Stop a job whatever its state: TerminateJob cancels a job that has not started and
+        stops one that runs (CancelJob only does the first); an array parent takes its children along."""
+        with aws_errors(f"terminate_job {job_id}"):
+            self.batch.terminate_job(jobId=job_id, reason=reason)
+
     def active_definitions(self, name: str) -> list[dict]:
         with aws_errors(f"describe_job_definitions {name}"):
             pages = self.batch.get_paginator("describe_job_definitions").paginate(jobDefinitionName=name, status="ACTIVE")

@@ -64,9 +64,10 @@ def fill(
 ) -> dict:
     """A copy with the given values in place of the template's.
 
-    ``line_token_secret_arn`` maps a Secrets Manager secret to the container's
-    LINE_CHANNEL_ACCESS_TOKEN (Batch injects ``secrets`` as environment variables),
-    so the token never appears in job parameters or command lines.
+    ``line_token_secret_arn`` maps the ``LINE_CHANNEL_ACCESS_TOKEN`` key of a Secrets
+    Manager JSON secret (docs/LINE.md) to the container's LINE_CHANNEL_ACCESS_TOKEN
+    (Batch injects ``secrets`` as environment variables), so the token never appears
+    in job parameters or command lines.
     """
     out = copy.deepcopy(definition)
     container = out.setdefault("containerProperties", {})
@@ -75,11 +76,19 @@ def fill(
             container[key] = value
     if line_token_secret_arn:
         secrets = [s for s in container.get("secrets", []) if s.get("name") != "LINE_CHANNEL_ACCESS_TOKEN"]
-        secrets.append({"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": line_token_secret_arn})
+        secrets.append({"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": secret_key_ref(line_token_secret_arn)})
         container["secrets"] = secrets
     if name:
         out["jobDefinitionName"] = name
     return out
+
+
+def secret_key_ref(arn: str, key: str = "LINE_CHANNEL_ACCESS_TOKEN") -> str:
+    """``valueFrom`` for one key of a JSON secret: ``<secret arn>:<key>::`` (version stage and id left
+    to the default, AWSCURRENT). A bare ARN would inject the whole JSON document; an ARN that
+    already names a key is kept as it is."""
+    # arn:aws:secretsmanager:<region>:<account>:secret:<name-suffix> has 7 parts; a key makes it 10.
+    return arn if len(arn.split(":")) > 7 else f"{arn}:{key}::"
 
 
 def placeholders(definition: dict) -> list[str]:
@@ -120,6 +129,11 @@ def problems(definition: dict) -> list[str]:
     if not isinstance(timeout, int) or timeout < 60:
         found.append("timeout.attemptDurationSeconds must be at least 60")
     found.extend(_retry_problems(definition.get("retryStrategy")))
+    # The worker keeps a shard's finished photos on its last attempt: it must know which one that is.
+    told = {e.get("name"): e.get("value") for e in container.get("environment", [])}.get("MASKALBUM_BATCH_ATTEMPTS")
+    attempts = (definition.get("retryStrategy") or {}).get("attempts")
+    if told != str(attempts):
+        found.append(f"environment MASKALBUM_BATCH_ATTEMPTS must equal retryStrategy.attempts ({attempts})")
     return found
 
 

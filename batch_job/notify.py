@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
+import os
 import posixpath
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +68,29 @@ def notify_local_run(summary: Summary, settings: Settings, album: Path) -> str:
     return notify_album(summary, settings, LocalStorage(summary.destination), layout, source=LocalStorage(album))
 
 
+def unwrapped_env(name: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment with ``name`` holding the value itself when it arrived as the whole JSON secret.
+
+    docs/LINE.md keeps both LINE values in one JSON secret. Batch injects the key alone
+    only when ``valueFrom`` ends in ``:<key>::`` (the template and ``jobdef.fill`` do
+    that); a bare secret ARN injects the whole JSON document, which LINE answers with 401.
+    """
+    env = dict(os.environ if env is None else env)
+    value = env.get(name, "").strip()
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            return env
+        if isinstance(data, dict):
+            env[name] = str(data.get(name) or data.get(name.lower()) or "")
+    return env
+
+
 def _notify(summary, settings, dest, layout, album_id, source, client) -> str:
     if client is None:
         try:
-            token = load_secret(ACCESS_TOKEN_ENV, settings.line_token_secret_arn)
+            token = load_secret(ACCESS_TOKEN_ENV, settings.line_token_secret_arn, env=unwrapped_env(ACCESS_TOKEN_ENV))
         except LineError as exc:
             log.error("LINE notification not sent: %s", exc)
             return f"failed: {exc}"

@@ -60,15 +60,7 @@ def local_layout(album_name: str) -> Layout:
     return Layout(zip=f"{album_name}-masked.zip")
 
 
-# On S3 everything of one album sits under albums/<album_id>/: input/ beside output/.
-S3_LAYOUT = Layout(
-    images="output/images/",
-    manifest="output/manifest.csv",
-    faces="output/faces.csv",
-    zip="output/album.zip",
-    records="state/records/",
-    shards="shards/",
-)
+# The album's layout on S3 is batch_job.s3layout.S3_LAYOUT.
 
 
 @dataclass(frozen=True)

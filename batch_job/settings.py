@@ -54,12 +54,18 @@ class Settings:
     bucket: str | None = None
     job_queue: str | None = None
     job_definition: str | None = None
+    finalize_job_definition: str | None = None  # a smaller one for the finalize job (default: job_definition)
+    stack: str = "maskalbum"  # the CloudFormation stack of `maskalbum deploy` / `doctor` / `destroy`
     region: str | None = None
     profile: str | None = None
     shard_size: int = 50
     kms_key: str | None = None
     rekognition_concurrency: int = 4
-    rekognition_tps: float = 0.0  # DetectFaces calls per second this machine may start (0: no pacing)
+    # DetectFaces calls per second: what this machine may start (a local run), or on AWS the album's
+    # whole budget, which submit divides among the containers that run at once. 5 is the lowest regional
+    # default quota; raise it to your account's (Service Quotas) minus what else uses it. 0: no pacing.
+    rekognition_tps: float = 5.0
+    max_containers: int = 16  # shard jobs running at once (the compute environment's maxvCpus / job vCPUs)
     retry_mode: str = "adaptive"
     max_attempts: int = 8
     image: str | None = None  # register-job-definition: the container image URI
@@ -197,6 +203,8 @@ def _validate(s: Settings) -> None:
         raise UsageError("max_attempts must be between 1 and 20")
     if s.rekognition_concurrency < 1:
         raise UsageError("rekognition_concurrency must be at least 1")
+    if s.max_containers < 1:
+        raise UsageError("max_containers must be at least 1")
     if s.rekognition_tps < 0:
         raise UsageError("rekognition_tps must be 0 (no pacing) or more")
     if s.link_expiry_days <= 0 or s.link_expiry_days > 7:

@@ -7,7 +7,7 @@ would (``python -m batch_job shard``, one shard holding the whole album) with
 ``--detector rekognition``; the figure is photos per second against the TPS
 ceiling, and every photo must still have its row.
 
-    python bench/cloud_throughput.py [--photos 60] [--tps 3 5 1000] [--concurrency 4] [--pace 0 0.95 1 1.3] [--record]
+    python -m bench.cloud_throughput [--photos 60] [--tps 3 5 1000] [--concurrency 4] [--pace 0 0.95 1 1.3] [--record]
 
 ``--record`` appends (or replaces) the "Cloud throughput" section of bench/RESULTS.md.
 """
@@ -31,15 +31,13 @@ from pathlib import Path
 
 import boto3
 
+from batch_job import cloud
+from batch_job.imaging import Photo
+from batch_job.s3storage import S3Storage
+from testing.synth import PersonSpec, make_scene
+from tests.aws_fakes import FakeRekognition, aws_env, detect_faces_response, face_detail
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from aws_fakes import FakeRekognition, aws_env, detect_faces_response, face_detail  # noqa: E402
-
-from batch_job import cloud  # noqa: E402
-from batch_job.imaging import Photo  # noqa: E402
-from batch_job.s3storage import S3Storage  # noqa: E402
-from testing.synth import PersonSpec, make_scene  # noqa: E402
 
 BUCKET = "maskalbum-bench"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -175,7 +173,7 @@ def record(results: list[dict], args) -> None:
     lines = [
         SECTION,
         "",
-        f"`python bench/cloud_throughput.py --photos {args.photos} --record` on {os.cpu_count()} cores "
+        f"`python -m bench.cloud_throughput --photos {args.photos} --record` on {os.cpu_count()} cores "
         f"({platform.machine()}, Python {platform.python_version()}), {time.strftime('%Y-%m-%d')}.",
         f"One container (`python -m batch_job shard`, one shard of {args.photos} 640x480 JPEGs, "
         f"detector rekognition, retry mode adaptive, 10 attempts); S3 on moto's server; DetectFaces "

@@ -193,3 +193,4 @@ def main() -> None:
 
 import cli.line_commands  # noqa: E402,F401
 import cli.aws_commands  # noqa: E402,F401
+import cli.deploy_commands  # noqa: E402,F401

@@ -1,8 +1,11 @@
-"""The AWS commands: submit, status, download, albums, register-job-definition.
+"""The AWS album commands: submit, status, download, albums, cancel, logs, register-job-definition.
 
 Each one resolves settings, builds the clients, calls one function of
 ``batch_job.cloud`` (or ``batch_job.jobdef``) and prints. Every option also
 reads MASKALBUM_<NAME> and the config file (through ``settings.resolve``).
+An album id alone is enough after ``submit``: its bucket and region come from
+this machine's album record (``batch_job.cloud.state``) unless a flag says
+otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError
-from cli.app import AllFaces, Detector, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, _fail, app, console, out, settings_from
+from cli.app import AllFaces, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, _fail, app, console, out, settings_from
 
 Bucket = Annotated[str | None, typer.Option(help="S3 bucket that holds the albums.")]
 Region = Annotated[str | None, typer.Option(help="AWS region (default: boto3's chain: AWS_REGION, the profile).")]
@@ -28,6 +31,13 @@ ShardSize = Annotated[int | None, typer.Option(help="Files per Batch array child
 KmsKey = Annotated[str | None, typer.Option(help="Encrypt with this KMS key (aws:kms) instead of S3's AES256.")]
 AlbumId = Annotated[str, typer.Argument(help="The album id that submit printed (see `maskalbum albums`).")]
 Dest = Annotated[Path, typer.Option("--dest", help="Folder to download into.")]
+CloudDetector = Annotated[
+    str | None,
+    typer.Option(
+        "--detector",
+        help="rekognition (the default on AWS: DetectFaces joined with the local model) or local (all in the container).",
+    ),
+]
 PollSeconds = Annotated[float, typer.Option(hidden=True, help="First polling interval of --wait (seconds).")]
 
 
@@ -38,10 +48,57 @@ def _clients(settings):
     if not settings.bucket:
         from batch_job.errors import UsageError
 
-        raise UsageError("missing --bucket (or MASKALBUM_BUCKET, or bucket in the config file)")
+        raise UsageError(
+            "no bucket: run `maskalbum deploy` (it writes the config file), or pass --bucket "
+            "(or MASKALBUM_BUCKET, or bucket in the config file)"
+        )
     region = region_of(settings)
     root = S3Storage(s3_client(settings), settings.bucket, "", kms_key=settings.kms_key)
     return root, BatchJobs(batch_client(settings)), region
+
+
+def _cloud_detector() -> str | None:
+    """On AWS the default detector is Rekognition (joined with the local model in the container);
+    a MASKALBUM_DETECTOR or a detector in the config file still decides, as for `run`."""
+    import os
+    import tomllib
+
+    from batch_job.settings import ENV_PREFIX, default_config_path
+
+    if os.environ.get(ENV_PREFIX + "DETECTOR"):
+        return None
+    path = Path(os.environ.get(ENV_PREFIX + "CONFIG") or default_config_path())
+    try:
+        if "detector" in tomllib.loads(path.read_text(encoding="utf-8")):
+            return None
+    except (OSError, tomllib.TOMLDecodeError):
+        pass  # resolve() reports a broken config file with its own message
+    return "rekognition"
+
+
+def _album_settings(album_id: str, bucket: str | None, region: str | None, profile: str | None):
+    """Settings for one album: flags, else this machine's record of the album, else env and config."""
+    from batch_job.cloud.state import AlbumBook
+
+    record = AlbumBook().get(album_id)
+    if record:
+        bucket = bucket or record.bucket
+        region = region or record.region
+    return settings_from(bucket=bucket, region=region, profile=profile)
+
+
+def _remember(submission, album: Path) -> None:
+    import datetime as dt
+
+    from batch_job.cloud.state import AlbumBook, AlbumRecord
+
+    AlbumBook().put(
+        AlbumRecord(
+            submission.album_id, submission.bucket, submission.region,
+            {"shards": submission.shard_job_id, "finalize": submission.finalize_job_id},
+            dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), str(album.resolve()),
+        )
+    )  # fmt: skip
 
 
 @app.command(rich_help_panel="AWS")
@@ -50,7 +107,7 @@ def submit(
     bucket: Bucket = None,
     job_queue: JobQueue = None,
     job_definition: JobDefinition = None,
-    detector: Detector = None,
+    detector: CloudDetector = None,
     seed: Seed = None,
     mask: MaskOpt = None,
     tag: TagOpt = None,
@@ -71,7 +128,7 @@ def submit(
 
     try:
         settings = settings_from(
-            bucket=bucket, job_queue=job_queue, job_definition=job_definition, detector=detector, seed=seed,
+            bucket=bucket, job_queue=job_queue, job_definition=job_definition, detector=detector or _cloud_detector(), seed=seed,
             masks=mask, tags=tag, all_faces=all_faces, shard_size=shard_size, kms_key=kms_key, region=region,
             profile=profile, notify_line=notify_line,
         )  # fmt: skip
@@ -94,6 +151,7 @@ def submit(
                 bar.update(task, advance=1, stats=f"{counts['sent']} sent")
 
             submission = cloud.submit_album(album, settings, root, jobs, region_name, on_file=on_file, plan=plan)
+        _remember(submission, album)
         _print_submission(submission, json_output, wait)
         if not wait:
             return
@@ -118,7 +176,7 @@ def status(
     from batch_job import cloud
 
     try:
-        settings = settings_from(bucket=bucket, region=region, profile=profile)
+        settings = _album_settings(album_id, bucket, region, profile)
         root, jobs, region_name = _clients(settings)
         result = cloud.AlbumWatcher(root, jobs, album_id, region_name).status()
     except MaskalbumError as exc:
@@ -141,7 +199,7 @@ def download(
 ) -> None:
     """Download a finished album's zip (resumes an interrupted download); --extract unpacks it."""
     try:
-        settings = settings_from(bucket=bucket, region=region, profile=profile)
+        settings = _album_settings(album_id, bucket, region, profile)
         root, _jobs, _region = _clients(settings)
         result = _download(root, album_id, dest, extract, json_output)
     except MaskalbumError as exc:
@@ -162,22 +220,114 @@ def albums(
     profile: Profile = None,
     json_output: JsonOut = False,
 ) -> None:
-    """List the albums in the bucket with their state and counts."""
+    """List the albums in the bucket with their state, counts and age."""
     from batch_job import cloud
 
     try:
         settings = settings_from(bucket=bucket, region=region, profile=profile)
+        if not settings.bucket:
+            settings = _last_bucket(settings)
         root, jobs, _region = _clients(settings)
         listing = cloud.list_albums(root, jobs)
     except MaskalbumError as exc:
         raise _fail(exc) from exc
     if json_output:
-        out.print_json(json.dumps([asdict(a) for a in listing]))
+        out.print_json(json.dumps([asdict(a) | {"age": _age(a.submitted_at)} for a in listing]))
         return
-    table = Table("album", "state", "files", "ok", "errors", "submitted")
+    table = Table("album", "state", "files", "ok", "errors", "submitted", "age", title=f"s3://{root.bucket}")
     for a in listing:
-        table.add_row(a.album_id, a.state, _n(a.files), _n(a.ok), _n(a.errors), a.submitted_at)
+        table.add_row(a.album_id, a.state, _n(a.files), _n(a.ok), _n(a.errors), a.submitted_at, _age(a.submitted_at))
     out.print(table)
+
+
+def _last_bucket(settings):
+    """No bucket configured: the bucket of the album this machine submitted last, if any."""
+    from batch_job.cloud.state import AlbumBook
+
+    records = sorted(AlbumBook().all(), key=lambda r: r.submitted_at)
+    if records:
+        return settings.replace(bucket=records[-1].bucket, region=settings.region or records[-1].region)
+    return settings
+
+
+def _age(submitted_at: str) -> str:
+    import datetime as dt
+
+    if not submitted_at:
+        return ""
+    try:
+        seconds = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(submitted_at)).total_seconds()
+    except ValueError:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return "just now"
+
+
+@app.command(rich_help_panel="AWS")
+def cancel(
+    album_id: AlbumId,
+    bucket: Bucket = None,
+    region: Region = None,
+    profile: Profile = None,
+    json_output: JsonOut = False,
+) -> None:
+    """Stop an album's queued or running jobs; what finished stays, and a new submit resumes from it."""
+    from batch_job.cloud.submit import cancel_album
+
+    try:
+        settings = _album_settings(album_id, bucket, region, profile)
+        root, jobs, _region = _clients(settings)
+        result = cancel_album(root, jobs, album_id)
+    except MaskalbumError as exc:
+        raise _fail(exc) from exc
+    if json_output:
+        out.print_json(json.dumps(asdict(result)))
+        return
+    for job_id, state in result.stopped.items():
+        out.print(f"stopped {job_id} (was {state})")
+    for job_id, state in result.already_finished.items():
+        out.print(f"{job_id} had already ended ({state})")
+    out.print(f"album {album_id} cancelled; `maskalbum submit` the same folder again to carry on")
+
+
+@app.command(rich_help_panel="AWS")
+def logs(
+    album_id: AlbumId,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the album ends.")] = False,
+    bucket: Bucket = None,
+    region: Region = None,
+    profile: Profile = None,
+    poll_seconds: PollSeconds = 5.0,
+) -> None:
+    """Print the CloudWatch logs of an album's jobs (every shard, then finalize); --follow tails them."""
+    import time
+
+    from batch_job.aws import client
+    from batch_job.cloud.logs import LogReader, streams_of
+    from batch_job.cloud.status import AlbumWatcher
+
+    try:
+        settings = _album_settings(album_id, bucket, region, profile)
+        root, jobs, region_name = _clients(settings)
+        watcher = AlbumWatcher(root, jobs, album_id, region_name)
+        reader = LogReader(client(settings, "logs"))
+        while True:
+            status = watcher.status(progress=False)
+            roles = dict(watcher.job_ids())
+            described = jobs.describe(watcher.all_job_ids())
+            streams = streams_of(described, roles)
+            if not streams and not follow:
+                out.print(f"no logs yet: the jobs of {album_id} have not started ({status.state})")
+            for stream in streams:
+                for line in reader.new_lines(stream):
+                    out.print(f"[dim]{stream.job}[/] {line}", soft_wrap=True, highlight=False)
+            if not follow or status.finished:
+                break
+            time.sleep(poll_seconds)
+    except MaskalbumError as exc:
+        raise _fail(exc) from exc
 
 
 @app.command("register-job-definition", rich_help_panel="AWS")

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 import urllib.request
@@ -66,6 +67,8 @@ def aws_env(endpoint: str, **extra: str) -> dict[str, str]:
         "AWS_CONFIG_FILE": "/nonexistent/aws-config",
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
         "MASKALBUM_CONFIG": "/nonexistent/maskalbum-config.toml",
+        # submit records albums here; never in the developer's own ~/.local/state
+        "XDG_STATE_HOME": tempfile.mkdtemp(prefix="maskalbum-state-"),
     }
     env.update(extra)
     return env
@@ -134,12 +137,48 @@ def batch_container(batch, job_id: str, index: int | None = None, attempt: int =
 # -- Rekognition ------------------------------------------------------------------------------------
 
 
+# What DetectFaces returns for each Attributes value, as AWS documents it:
+# - DetectFaces API reference, request parameter Attributes
+#   (https://docs.aws.amazon.com/rekognition/latest/APIReference/API_DetectFaces.html): "If you don't specify
+#   a value for Attributes or if you specify ["DEFAULT"], the API returns the following subset of facial
+#   attributes: BoundingBox, Confidence, Pose, Quality, and Landmarks"; specific attributes are requested
+#   "in addition to the default list" with ["DEFAULT", "FACE_OCCLUDED"] or just ["FACE_OCCLUDED"]; ["ALL"]
+#   returns all facial attributes (and takes longer); ["ALL", "DEFAULT"] is ALL.
+# - Which landmarks: the default set is the 5 of the original API (eyeLeft, eyeRight, nose, mouthLeft,
+#   mouthRight; FaceDetail/Landmark in the API reference, and the Developer Guide's "Detecting faces in an
+#   image" sample answer with DEFAULT). The 2018 release note (aws-sdk changelog 2.361.0, "Rekognition"):
+#   "When the Attributes input parameter is set to ALL, the face location landmarks includes 5 new
+#   landmarks: upperJawlineLeft, midJawlineLeft, chinBottom, midJawlineRight, upperJawlineRight" — the
+#   30 landmark types come with ALL only.
+# - FaceOccluded (2023): returned with ALL or when FACE_OCCLUDED is asked for.
+DEFAULT_LANDMARKS = ("eyeLeft", "eyeRight", "nose", "mouthLeft", "mouthRight")
+DEFAULT_KEYS = ("BoundingBox", "Confidence", "Pose", "Quality", "Landmarks")
+# Attribute name in the request -> key of FaceDetail it adds.
+ATTRIBUTE_KEYS = {
+    "AGE_RANGE": "AgeRange", "BEARD": "Beard", "EMOTIONS": "Emotions", "EYE_DIRECTION": "EyeDirection",
+    "EYEGLASSES": "Eyeglasses", "EYES_OPEN": "EyesOpen", "GENDER": "Gender", "MOUTH_OPEN": "MouthOpen",
+    "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded", "SMILE": "Smile", "SUNGLASSES": "Sunglasses",
+}  # fmt: skip
+
+
 def face_detail(face: Face, size: tuple[int, int], occluded: bool = True, confidence: float = 99.8) -> dict:
-    """A DetectFaces FaceDetail (DEFAULT + FACE_OCCLUDED) describing ``face`` in an image of ``size``."""
+    """Everything DetectFaces can say about ``face`` in an image of ``size`` (the ALL answer).
+
+    Shape it for a request with ``shaped_details`` (``detect_faces_response`` does)."""
     w, h = size
     b = face.box
     return {
         "BoundingBox": {"Width": b.w / w, "Height": b.h / h, "Left": b.x / w, "Top": b.y / h},
+        "AgeRange": {"Low": 25, "High": 35},
+        "Smile": {"Value": False, "Confidence": 93.1},
+        "Eyeglasses": {"Value": False, "Confidence": 97.0},
+        "Sunglasses": {"Value": False, "Confidence": 98.8},
+        "Gender": {"Value": "Female", "Confidence": 91.2},
+        "Beard": {"Value": False, "Confidence": 88.5},
+        "Mustache": {"Value": False, "Confidence": 95.4},
+        "EyesOpen": {"Value": True, "Confidence": 96.6},
+        "MouthOpen": {"Value": False, "Confidence": 90.3},
+        "Emotions": [{"Type": "CALM", "Confidence": 87.0}, {"Type": "HAPPY", "Confidence": 6.1}],
         "Landmarks": [
             {"Type": name, "X": face.landmarks[name].x / w, "Y": face.landmarks[name].y / h}
             for name in LANDMARK_NAMES
@@ -149,11 +188,28 @@ def face_detail(face: Face, size: tuple[int, int], occluded: bool = True, confid
         "Quality": {"Brightness": 71.5, "Sharpness": 89.9},
         "Confidence": confidence,
         "FaceOccluded": {"Value": occluded, "Confidence": 97.3},
+        "EyeDirection": {"Yaw": 2.1, "Pitch": -4.0, "Confidence": 99.0},
     }
 
 
-def detect_faces_response(details: list[dict]) -> dict:
-    return {"FaceDetails": details}
+def shaped_details(details: list[dict], attributes: list[str] | None) -> list[dict]:
+    """``details`` (ALL answers) cut down to what DetectFaces returns for ``attributes`` (see above)."""
+    asked = set(attributes or ["DEFAULT"])
+    if "ALL" in asked:
+        return [dict(d) for d in details]
+    keep = set(DEFAULT_KEYS) | {ATTRIBUTE_KEYS[a] for a in asked if a in ATTRIBUTE_KEYS}
+    out = []
+    for detail in details:
+        one = {k: v for k, v in detail.items() if k in keep}
+        if "Landmarks" in one:
+            one["Landmarks"] = [lm for lm in one["Landmarks"] if lm["Type"] in DEFAULT_LANDMARKS]
+        out.append(one)
+    return out
+
+
+def detect_faces_response(details: list[dict], attributes: list[str] | None = None) -> dict:
+    """The DetectFaces answer to a request with ``attributes`` (None: none given, the DEFAULT set)."""
+    return {"FaceDetails": shaped_details(details, attributes)}
 
 
 def jpeg_size(data: bytes) -> tuple[int, int]:
@@ -164,7 +220,8 @@ def jpeg_size(data: bytes) -> tuple[int, int]:
 class FakeRekognition:
     """DetectFaces on 127.0.0.1: answers after ``latency`` seconds; over ``tps`` requests started in the
     last second (or for the first ``throttle_first`` requests) it answers ThrottlingException at once,
-    as the service does. ``respond(image_bytes)`` gives the response or raises FakeError."""
+    as the service does. ``respond(image_bytes)`` gives the ALL answer (``face_detail``s) or raises
+    FakeError; the fake cuts it to what the request's Attributes get from AWS (``shaped_details``)."""
 
     def __init__(
         self,
@@ -185,6 +242,7 @@ class FakeRekognition:
         self.in_flight = 0
         self.max_in_flight = 0
         self.sizes: list[tuple[int, int]] = []
+        self.attributes: list[list[str] | None] = []
         self.first_served = self.last_served = 0.0  # time.monotonic() of the first and last answer
         self._server: ThreadingHTTPServer | None = None
 
@@ -257,6 +315,8 @@ class FakeRekognition:
             time.sleep(self.latency)
             try:
                 response = self.respond(image)
+                response = {**response, "FaceDetails": shaped_details(response["FaceDetails"], request.get("Attributes"))}
+                self.attributes.append(request.get("Attributes"))
             except FakeError as exc:
                 return exc.status, {"__type": exc.code, "message": str(exc)}
             with self.lock:

@@ -10,20 +10,21 @@ import json
 import os
 import re
 import stat
+import time
 import unicodedata
 import zipfile
 from pathlib import Path
 
 import pytest
-from aws_fakes import aws_env, moto_server, write_album
 from helpers import encode, gradient_image
 from typer.testing import CliRunner
 
 from batch_job import cloud
 from batch_job.errors import UsageError
 from cli.app import app
+from tests.aws_fakes import aws_env, moto_server, write_album
 
-AWS_COMMANDS = ["submit", "status", "download", "albums", "register-job-definition"]
+AWS_COMMANDS = ["submit", "status", "download", "albums", "cancel", "logs", "register-job-definition"]
 BUCKET = "maskalbum-cli"
 
 
@@ -75,9 +76,13 @@ def test_dry_run_prints_the_plan_and_the_cost_without_aws(album, no_aws):
     assert "an array job of 2" in result.stdout
     assert "3 Rekognition calls, about $0.003" in result.stdout
 
+    # On AWS Rekognition is the default detector; MASKALBUM_DETECTOR (or the config file) still decides.
     as_json = json.loads(invoke("submit", str(album), "--dry-run", "--json").stdout)
-    assert (as_json["photos"], as_json["shards"], as_json["array_size"], as_json["rekognition_usd"]) == (3, 1, None, 0.0)
+    assert (as_json["photos"], as_json["shards"], as_json["array_size"]) == (3, 1, None)
+    assert (as_json["detector"], as_json["rekognition_usd"]) == ("rekognition", 0.003)
     assert as_json["destination"].startswith("s3://<bucket>/albums/choshi_trip-")
+    local = json.loads(CliRunner().invoke(app, ["submit", str(album), "--dry-run", "--json"], env={"MASKALBUM_DETECTOR": "local"}).stdout)
+    assert (local["detector"], local["rekognition_usd"]) == ("local", 0.0)
 
 
 def test_submit_needs_bucket_queue_and_definition(album, no_aws):
@@ -209,3 +214,37 @@ def test_status_of_an_unknown_album_is_a_usage_error(finished_album):
     result = invoke("status", "nope-20260101-000000", "--bucket", BUCKET)
     assert result.exit_code == 2
     assert "no album nope-20260101-000000" in result.output
+
+
+def test_logs_read_every_stream_forward_once(monkeypatch):
+    from batch_job.cloud.logs import LogReader, streams_of
+
+    now = int(time.time() * 1000)  # CloudWatch drops events older than 14 days
+    with moto_server() as endpoint:
+        for key, value in aws_env(endpoint).items():
+            monkeypatch.setenv(key, value)
+        import boto3
+
+        logs = boto3.client("logs")
+        logs.create_log_group(logGroupName="/maskalbum/batch")
+        for stream, lines in (("maskalbum/default/aaa", ["shard 0 start", "shard 0 done"]), ("maskalbum/default/bbb", ["final"])):
+            logs.create_log_stream(logGroupName="/maskalbum/batch", logStreamName=stream)
+            events = [{"timestamp": now + i, "message": m} for i, m in enumerate(lines)]
+            logs.put_log_events(logGroupName="/maskalbum/batch", logStreamName=stream, logEvents=events)
+        options = {"logConfiguration": {"options": {"awslogs-group": "/maskalbum/batch"}}}
+        described = {
+            "p": {"container": {}},  # an array parent has no stream of its own
+            "p:0": {"container": {"logStreamName": "maskalbum/default/aaa", **options}},
+            "p:1": {"container": {}},  # not started yet
+            "f": {"container": {"logStreamName": "maskalbum/default/bbb", **options}},
+        }
+        streams = streams_of(described, {"shards": "p", "finalize": "f"})
+        assert [(s.job, s.stream) for s in streams] == [("shards:0", "maskalbum/default/aaa"), ("finalize", "maskalbum/default/bbb")]
+        reader = LogReader(logs)
+        assert list(reader.new_lines(streams[0])) == ["shard 0 start", "shard 0 done"]
+        assert list(reader.new_lines(streams[0])) == []  # followed: nothing new yet
+        logs.put_log_events(
+            logGroupName="/maskalbum/batch", logStreamName="maskalbum/default/aaa",
+            logEvents=[{"timestamp": now + 100, "message": "late line"}],
+        )  # fmt: skip
+        assert list(reader.new_lines(streams[0])) == ["late line"]

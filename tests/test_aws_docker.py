@@ -103,3 +103,20 @@ def test_the_image_install_runs_the_worker(tmp_path):
     assert dev.stdout.strip() == "[]"  # runtime dependencies only
     line = run("-c", "import linebot.v3.messaging")
     assert line.returncode == 0, line.stderr  # the line extra is in
+
+
+def test_the_lock_pins_every_runtime_dependency_with_hashes():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["line"]]
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, flags=re.M))
+    for req in wanted:
+        name = req.name.lower().replace("_", "-")
+        assert name in pinned, f"{name} is not in requirements.lock: regenerate it (docs/AWS.md)"
+        assert req.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]} is outside {req.specifier}"
+    blocks = re.split(r"\n(?=\S)", lock.strip())
+    assert all("--hash=sha256:" in b for b in blocks if "==" in b)

@@ -19,12 +19,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aws_fakes import batch_container, moto_account, process_env, write_album
 from helpers import encode, gradient_image, scene_jpeg
 from typer.testing import CliRunner
 
 from testing.synth import PersonSpec
 from cli.app import app
+from tests.aws_fakes import batch_container, moto_account, process_env, write_album
 
 BUCKET = "maskalbum-e2e"
 SEED = "7"
@@ -146,13 +146,14 @@ def test_batch_run_equals_the_local_run(aws, submitted, local_run, tmp_path):
     logs = run_jobs(aws, submitted)
     assert "LINE" not in logs["finalize"]  # no notify_line: no notification attempted
 
-    status = cli("status", submitted["album_id"], "--bucket", BUCKET, "--json")
+    # The album id alone: submit recorded its bucket and region on this machine.
+    status = cli("status", submitted["album_id"], "--json")
     assert status.code == 0, status.all
     state = json.loads(status.out)
     assert state["state"] == "done"
     assert (state["summary"]["photos"], state["summary"]["error"], state["summary"]["skipped"]) == (7, 1, 1)
 
-    got = cli("download", submitted["album_id"], "--bucket", BUCKET, "--dest", str(tmp_path), "--extract")
+    got = cli("download", submitted["album_id"], "--dest", str(tmp_path), "--extract")
     assert got.code == 0, got.all
     cloud = zip_members(tmp_path / f"{submitted['album_id']}.zip")
     local = zip_members(next(local_run.glob("*.zip")))
@@ -168,17 +169,18 @@ def test_batch_run_equals_the_local_run(aws, submitted, local_run, tmp_path):
     extracted = tmp_path / submitted["album_id"]
     assert (extracted / "images" / "銚子 旅行" / "写真 3.jpg").read_bytes() == local["images/銚子 旅行/写真 3.jpg"]
 
-    listing = cli("albums", "--bucket", BUCKET, "--json")
+    listing = cli("albums", "--json")
     assert listing.code == 0, listing.all
     row = next(a for a in json.loads(listing.out) if a["album_id"] == submitted["album_id"])
     assert (row["state"], row["files"], row["errors"]) == ("done", 7, 1)
+    assert row["age"]
 
 
 def test_resubmit_uploads_nothing_and_wait_downloads(aws, submitted, album, tmp_path):
     # --wait in its own process, as a user runs it; this test plays Batch meanwhile.
     waiting = subprocess.Popen(
         [sys.executable, "-m", "cli", "submit", str(album), "--bucket", BUCKET, "--job-queue", aws.queue,
-         "--job-definition", "maskalbum", "--shard-size", "3", "--seed", SEED, "--wait", "--dest", str(tmp_path),
+         "--job-definition", "maskalbum", "--shard-size", "3", "--seed", SEED, "--detector", "local", "--wait", "--dest", str(tmp_path),
          "--json", "--poll-seconds", "0.3"],
         env=process_env(aws.env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -206,3 +208,21 @@ def test_resubmit_uploads_nothing_and_wait_downloads(aws, submitted, album, tmp_
     with zipfile.ZipFile(tmp_path / f"{submitted['album_id']}.zip") as zf:
         assert zf.testzip() is None
         assert len([n for n in zf.namelist() if n.startswith("images/")]) == 5
+
+
+def test_cancel_stops_the_jobs_and_marks_the_album(aws, submitted, tmp_path):
+    album = write_album(tmp_path / "to cancel", {"a.jpg": scene_jpeg([PersonSpec(150)], size=(640, 480), seed=31)})
+    result = cli(
+        "submit", str(album), "--bucket", BUCKET, "--job-queue", aws.queue, "--job-definition", "maskalbum", "--json",
+    )  # fmt: skip
+    assert result.code == 0, result.all
+    album_id = json.loads(result.out)["album_id"]
+    cancelled = cli("cancel", album_id, "--json")
+    assert cancelled.code == 0, cancelled.all
+    answer = json.loads(cancelled.out)
+    assert answer["album_id"] == album_id and len(answer["stopped"]) + len(answer["already_finished"]) == 2
+    status = json.loads(cli("status", album_id, "--json").out)
+    assert status["state"] == "cancelled"
+    assert cli("download", album_id).code == 2  # nothing to download: a usage error, not a crash
+    logs = cli("logs", album_id)
+    assert logs.code == 0, logs.all

@@ -8,11 +8,11 @@ import os
 
 import boto3
 import pytest
-from aws_fakes import aws_env, moto_server
 
 from batch_job import jobdef
 from batch_job.aws import BatchJobs
 from batch_job.errors import UsageError
+from tests.aws_fakes import aws_env, moto_server
 
 ROLE = "arn:aws:iam::123456789012:role/maskalbum-job"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/maskalbum:1.0"
@@ -36,7 +36,10 @@ def test_the_shipped_definition_is_valid_once_filled(definition):
 def test_line_token_comes_from_secrets_manager_not_the_environment(definition):
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:maskalbum/line-AbCdEf"
     filled = jobdef.fill(definition, line_token_secret_arn=arn)
-    assert filled["containerProperties"]["secrets"] == [{"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn}]
+    # One key of the JSON secret, not the whole document (LINE answers 401 to that).
+    assert filled["containerProperties"]["secrets"] == [{"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn + ":LINE_CHANNEL_ACCESS_TOKEN::"}]
+    keyed = arn + ":LINE_CHANNEL_ACCESS_TOKEN::"
+    assert jobdef.fill(definition, line_token_secret_arn=keyed)["containerProperties"]["secrets"][0]["valueFrom"] == keyed
     assert jobdef.shape_problems(filled) == []
     env_names = {e["name"] for e in filled["containerProperties"].get("environment", [])}
     assert "LINE_CHANNEL_ACCESS_TOKEN" not in env_names
@@ -129,11 +132,9 @@ def test_the_iam_examples_grant_what_the_code_calls():
 
     # The container: reads input, writes outputs and records, aborts a failed zip upload, calls DetectFaces.
     assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:AbortMultipartUpload", "rekognition:DetectFaces"} <= actions("job-role-policy.json")
-    # The submitter: uploads, stale-shard cleanup, jobs, and handing the roles to Batch.
-    submitter = {
-        "s3:PutObject", "s3:DeleteObject", "batch:SubmitJob", "batch:DescribeJobs",
-        "batch:RegisterJobDefinition", "batch:DescribeJobDefinitions", "batch:TagResource", "iam:PassRole",
-    }  # fmt: skip
-    assert submitter <= actions("submitter-policy.json")
+    # The submitter: uploads, stale-shard cleanup, jobs (cancel, logs), and handing the roles to Batch.
+    assert {"s3:PutObject", "s3:DeleteObject", "batch:SubmitJob", "batch:DescribeJobs", "batch:RegisterJobDefinition",
+            "batch:TerminateJob", "logs:GetLogEvents",
+            "batch:DescribeJobDefinitions", "batch:TagResource", "iam:PassRole"} <= actions("submitter-policy.json")  # fmt: skip
     assert policies["ecs-tasks-trust.json"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert policies["bucket-lifecycle.json"]["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1

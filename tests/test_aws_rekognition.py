@@ -15,18 +15,26 @@ import time
 import boto3
 import numpy as np
 import pytest
-from aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
 from botocore.stub import ANY, Stubber
 from helpers import encode, scene_jpeg
 from PIL import Image
 
 from batch_job.aws import ServiceUnavailable, rekognition_client
 from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
-from batch_job.detect.rekognition import ATTRIBUTES, MAX_BYTES, SEND_LONG_SIDE, Pacer, RekognitionDetector
+from batch_job.detect.rekognition import (
+    ATTRIBUTES,
+    MAX_BYTES,
+    SEND_LONG_SIDE,
+    HybridDetector,
+    Pacer,
+    RekognitionDetector,
+)
+from batch_job.errors import DetectorError
 from batch_job.imaging import Photo
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
 from testing.synth import PersonSpec
+from tests.aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
 
 PARAMS = {"Image": {"Bytes": ANY}, "Attributes": ATTRIBUTES}
 
@@ -73,7 +81,7 @@ def test_masked_face_is_found_upright_and_gets_a_monster_mask(client, sent, dete
     assert len(truth) == 1
     data = rotated_with_exif(upright_photo)
     with Stubber(client) as stub:
-        stub.add_response("detect_faces", detect_faces_response([face_detail(truth[0], (900, 700))]), PARAMS)
+        stub.add_response("detect_faces", detect_faces_response([face_detail(truth[0], (900, 700))], ATTRIBUTES), PARAMS)
         result = process_photo("IMG_0001.jpg", data, rekognition_ctx(client, catalog))
         stub.assert_no_pending_responses()
 
@@ -90,6 +98,88 @@ def test_masked_face_is_found_upright_and_gets_a_monster_mask(client, sent, dete
     mouth = truth[0].landmarks["mouthUp"]
     window = (slice(int(mouth.y) - 8, int(mouth.y) + 8), slice(int(mouth.x) - 8, int(mouth.x) + 8))
     assert np.abs(after[window] - before[window]).mean() > 20
+
+
+# -- what AWS answers for each Attributes value, and why the detector asks for ALL --------------------
+
+
+def _full_face() -> Face:
+    box = Box(300, 200, 200, 240)
+    return Face(box, 0.99, {n: Point(320 + k * 5, 230 + k * 6) for k, n in enumerate(LANDMARK_NAMES)}, Pose(1, 2, 3))
+
+
+@pytest.mark.parametrize(
+    ("attributes", "landmarks", "occluded", "extra"),
+    [
+        (None, 5, False, False),
+        (["DEFAULT"], 5, False, False),
+        (["DEFAULT", "FACE_OCCLUDED"], 5, True, False),
+        (["ALL"], 30, True, True),
+        (["ALL", "DEFAULT"], 30, True, True),
+    ],
+)
+def test_the_fake_answers_what_aws_documents_for_each_attribute_set(creds, attributes, landmarks, occluded, extra):
+    detail = face_detail(_full_face(), (1000, 800))
+    with FakeRekognition(lambda _image: detect_faces_response([detail], ["ALL"]), latency=0.0) as fake:
+        client = rekognition_client(Settings(region="us-east-1"), endpoint_url=fake.url)
+        image = {"Bytes": encode(Image.new("RGB", (1000, 800), (90, 90, 90)), "JPEG")}
+        kwargs = {} if attributes is None else {"Attributes": attributes}
+        (answer,) = client.detect_faces(Image=image, **kwargs)["FaceDetails"]
+    assert len(answer["Landmarks"]) == landmarks
+    assert ("chinBottom" in {lm["Type"] for lm in answer["Landmarks"]}) == (landmarks == 30)
+    assert ("FaceOccluded" in answer) == occluded
+    assert ("AgeRange" in answer and "Emotions" in answer) == extra
+    assert {"BoundingBox", "Confidence", "Pose", "Quality"} <= set(answer)
+
+
+def test_the_detector_asks_for_all(creds):
+    detail = face_detail(_full_face(), (1000, 800))
+    with FakeRekognition(lambda _image: detect_faces_response([detail], ["ALL"]), latency=0.0) as fake:
+        client = rekognition_client(Settings(region="us-east-1"), endpoint_url=fake.url)
+        faces = RekognitionDetector(client).detect(Photo(encode(Image.new("RGB", (1000, 800)), "JPEG")))
+    assert fake.attributes == [["ALL"]]
+    assert faces[0].has_landmarks and faces[0].occluded == pytest.approx(0.973)
+
+
+def test_a_default_shaped_answer_cannot_pass_silently(client, catalog, detector, upright_photo):
+    """5 landmarks (what DEFAULT returns) used to give too_small on every face with status ok."""
+    truth = detector.detect(Photo(upright_photo))
+    default_answer = detect_faces_response([face_detail(truth[0], (900, 700))], ["DEFAULT", "FACE_OCCLUDED"])
+    assert len(default_answer["FaceDetails"][0]["Landmarks"]) == 5
+    settings = Settings(seed=1, detector="rekognition")
+    # With the local model beside it (the registered detector): the face takes the local landmarks and is masked.
+    with Stubber(client) as stub:
+        stub.add_response("detect_faces", default_answer, PARAMS)
+        hybrid = HybridDetector(RekognitionDetector(client), detector)
+        result = process_photo("IMG_0001.jpg", upright_photo, Context(settings, hybrid, catalog.masks))
+    assert (result.row.status, result.row.faces_masked) == ("ok", 1)
+    assert result.faces[0].action == "replaced"
+    # Alone, it fails loudly: no photo row says "ok" with its faces left alone.
+    with Stubber(client) as stub:
+        stub.add_response("detect_faces", default_answer, PARAMS)
+        with pytest.raises(DetectorError, match="chinBottom"):
+            HybridDetector(RekognitionDetector(client), None).detect(Photo(upright_photo))
+
+
+def test_the_cloud_finds_every_face_the_local_detector_finds(client, detector):
+    # A close face Rekognition sees, and a 32 px face in a 3200 px photo: 19 px in the 1920 px copy it is sent.
+    from helpers import scene_jpeg
+
+    data = scene_jpeg([PersonSpec(420, asset=0), PersonSpec(48, asset=1)], size=(3200, 2000), seed=8)
+    photo = Photo(data)
+    local = detector.detect(photo)
+    big = max(local, key=lambda f: f.box.w)
+    assert len(local) == 2 and min(f.box.w for f in local) < 80
+    answer = detect_faces_response([face_detail(big, photo.size, occluded=True)], ATTRIBUTES)
+    with Stubber(client) as stub:
+        stub.add_response("detect_faces", answer, PARAMS)
+        faces = HybridDetector(RekognitionDetector(client), detector).detect(photo)
+    assert len(faces) == len(local) == 2
+    joined = max(faces, key=lambda f: f.box.w)
+    assert joined.occluded == pytest.approx(0.973)  # Rekognition's FaceOccluded kept
+    assert joined.landmarks == big.landmarks  # FaceMesh's landmarks kept
+    small = min(faces, key=lambda f: f.box.w)
+    assert small.occluded is None and small.has_landmarks
 
 
 def test_zero_faces(client, catalog):
@@ -115,7 +205,7 @@ def test_thirty_faces_with_thirty_landmarks_each(client, sent):
     size = (1600, 1200)
     photo = Photo(encode(Image.new("RGB", size, (128, 128, 128)), "JPEG"))
     with Stubber(client) as stub:
-        stub.add_response("detect_faces", detect_faces_response(_grid_faces(30)), PARAMS)
+        stub.add_response("detect_faces", detect_faces_response(_grid_faces(30), ATTRIBUTES), PARAMS)
         faces = RekognitionDetector(client).detect(photo)
     assert len(faces) == 30
     assert all(len(f.landmarks) == 30 and f.has_landmarks for f in faces)

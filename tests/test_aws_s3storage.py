@@ -9,12 +9,12 @@ import urllib.request
 
 import boto3
 import pytest
-from aws_fakes import aws_env, moto_server
 
 from batch_job.errors import StorageError
 from batch_job.s3storage import MIB, S3Storage
 from batch_job.settings import Settings
 from batch_job.storage import open_storage
+from tests.aws_fakes import aws_env, moto_server
 
 BUCKET = "maskalbum-storage"
 

@@ -21,7 +21,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aws_fakes import (
+from helpers import encode, gradient_image, scene_jpeg
+
+from batch_job import cloud, jobdef
+from batch_job.aws import BatchJobs
+from batch_job.s3storage import S3Storage
+from batch_job.settings import Settings
+from testing.synth import PersonSpec
+from tests.aws_fakes import (
     FakeError,
     FakeRekognition,
     batch_container,
@@ -30,13 +37,6 @@ from aws_fakes import (
     process_env,
     write_album,
 )
-from helpers import encode, gradient_image, scene_jpeg
-
-from batch_job import cloud, jobdef
-from batch_job.aws import BatchJobs
-from batch_job.s3storage import S3Storage
-from batch_job.settings import Settings
-from testing.synth import PersonSpec
 
 BUCKET = "maskalbum-worker"
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +159,33 @@ def test_a_rekognition_outage_fails_the_attempt_and_the_next_one_finishes(aws, t
     assert (summary["photos"], summary["no_faces"], summary["job_id"]) == (4, 4, sub.finalize_job_id)
 
 
+def test_the_last_attempt_keeps_what_it_finished_and_the_album_is_finalized(aws, tmp_path):
+    album = write_album(
+        tmp_path / "lastattempt",
+        {f"IMG_{i}.jpg": encode(gradient_image((330 + 10 * i, 250)), "JPEG") for i in range(3)},
+    )
+    sub = submit(aws, album, detector="rekognition", max_attempts=1, rekognition_concurrency=1, workers=1)
+    state = {"calls": 0}
+
+    def throttled_after_one(_image: bytes) -> dict:
+        state["calls"] += 1
+        if state["calls"] > 1:
+            raise FakeError("ThrottlingException", "Rate exceeded")
+        return detect_faces_response([])
+
+    # The job definition says 3 attempts: this is the last one.
+    with FakeRekognition(throttled_after_one, latency=0.01) as fake:
+        code, log = finish(start(aws, sub.shard_job_id, attempt=3, AWS_ENDPOINT_URL_REKOGNITION=fake.url))
+    assert code == 0, log
+    assert "last attempt (3 of 3)" in log
+    code, log = finish(start(aws, sub.finalize_job_id))
+    assert code == 0, log
+    rows = {r["path"]: r for r in manifest(aws, sub.album_id)}
+    assert len(rows) == 3
+    assert sorted(r["status"] for r in rows.values()) == ["error", "error", "no_faces"]
+    assert all("resubmit" in r["reason"] and "ThrottlingException" in r["reason"] for r in rows.values() if r["status"] == "error")
+
+
 def test_configuration_faults_exit_2_and_are_not_retried(aws, tmp_path):
     album = write_album(tmp_path / "cfg", {"a.jpg": encode(gradient_image((400, 300)), "JPEG")})
     sub = submit(aws, album)
@@ -209,7 +236,9 @@ def test_finalize_sends_the_line_notification_when_asked(aws, tmp_path):
         code, log = finish(start(aws, sub.shard_job_id))
         assert code == 0, log
         # The token is a secret, never a setting: in Batch it comes from the job definition's secrets or an ARN.
-        code, log = finish(start(aws, sub.finalize_job_id, LINE_CHANNEL_ACCESS_TOKEN="line-token"))
+        # As Batch injects a bare secret ARN: the whole JSON secret of docs/LINE.md, not the key alone.
+        whole = json.dumps({"LINE_CHANNEL_ACCESS_TOKEN": "line-token", "LINE_CHANNEL_SECRET": "channel-secret"})
+        code, log = finish(start(aws, sub.finalize_job_id, LINE_CHANNEL_ACCESS_TOKEN=whole))
         assert code == 0, log
         pushes = line.wait_for(PUSH)
     summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())

@@ -19,7 +19,8 @@ from batch_job.detect.base import create_detector
 from batch_job.line.client import LineClient, RetryPolicy, Secret
 from batch_job.notify import notify_album
 from batch_job.pipeline import Context, process_photo
-from batch_job.runner import S3_LAYOUT, build_pool, finalize, write_shard
+from batch_job.runner import build_pool, finalize, write_shard
+from batch_job.s3layout import S3_LAYOUT
 from batch_job.settings import Settings
 from batch_job.storage import LocalStorage, MemoryStorage
 

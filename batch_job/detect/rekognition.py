@@ -1,4 +1,12 @@
-"""Amazon Rekognition DetectFaces as a Detector: upright JPEG bytes in, the same Face type out.
+"""Amazon Rekognition DetectFaces as a Detector, joined with the local detector: the same Face type out.
+
+What is asked: ``Attributes=["ALL"]``. AWS documents that no Attributes, or
+``["DEFAULT"]``, returns only 5 landmarks (eyes, nose, mouth corners), and that
+``["DEFAULT", "FACE_OCCLUDED"]`` adds FaceOccluded and nothing else; the
+jawline and chin points the fit needs come only with ALL. A face that still
+comes back without them (a proxy, a stub, an API change) is never passed on
+silently: it takes the local model's landmarks, or the photo fails loudly
+(DetectorError), instead of every face turning into ``too_small``.
 
 What is sent: an upright copy (EXIF orientation applied here, because
 Rekognition only rotates JPEGs that still carry the tag and we re-encode),
@@ -6,15 +14,19 @@ at most ``SEND_LONG_SIDE`` px, JPEG, under the 5 MiB byte limit, each side at
 least 80 px (small photos are padded at the right and bottom, so ratios of the
 padded image map straight back to pixels).
 
-What comes back: boxes and 30 landmarks as ratios of the sent image, mapped to
-pixels of the full upright photo; Pose as is (Face uses Rekognition's signs);
-FaceOccluded as ``Face.occluded``, which the wearing check averages with its
-own lower-face test, so hands and phones over a mouth do not count as masks.
+Joined with the local detector (``HybridDetector``, the one registered as
+"rekognition"): Rekognition's smallest face is ~40 px in the 1920 px image it
+is sent, the local detector reads the photo at 2048 px and finds faces from
+~20 px there. So both run; a face both found keeps Rekognition's box, pose and
+FaceOccluded and the local FaceMesh landmarks (the fit's chin overshoot and
+anchors were measured on FaceMesh, docs/QUALITY.md); a face only one of them
+found is kept as that one gives it. The cloud run never finds fewer faces than
+a local run of the same photo.
 
 Errors: throttling and 5xx are retried by botocore (standard/adaptive mode,
-``max_attempts``); the photo's own faults (bad format, too large, invalid)
-become its manifest row; anything else, or retries running out, raises
-ServiceUnavailable so the Batch attempt fails and is retried.
+``max_attempts``) and paced (``Pacer``); the photo's own faults (bad format,
+too large, invalid) become its manifest row; anything else, or retries running
+out, raises ServiceUnavailable (the worker keeps what the shard finished).
 """
 
 from __future__ import annotations
@@ -28,9 +40,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from batch_job.detect.base import ImageSource, register
-from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
-from batch_job.errors import PhotoError
+from batch_job.detect.base import Detector, ImageSource, register
+from batch_job.detect.face import LANDMARK_NAMES, REQUIRED_LANDMARKS, Box, Face, Point, Pose
+from batch_job.errors import DetectorError, PhotoError
 
 MAX_BYTES = 5 * 1024 * 1024  # DetectFaces' limit for image bytes
 MIN_SIDE = 80  # DetectFaces' minimum width and height
@@ -38,7 +50,9 @@ MIN_SIDE = 80  # DetectFaces' minimum width and height
 # image, so more pixels than this buy no smaller faces, only upload time.
 SEND_LONG_SIDE = 1920
 JPEG_QUALITIES = (90, 80, 70)
-ATTRIBUTES = ["DEFAULT", "FACE_OCCLUDED"]
+ATTRIBUTES = ["ALL"]
+# A face matched across the two detectors: boxes overlapping at least this much.
+MATCH_IOU = 0.3
 THROTTLED = {"ThrottlingException", "ProvisionedThroughputExceededException"}
 
 # The request's fault, not the service's: the photo gets a row and the shard goes on.
@@ -205,13 +219,67 @@ class RekognitionDetector:
             raise ServiceUnavailable(f"Rekognition DetectFaces unreachable: {exc}") from exc
 
 
-@register("rekognition")
-def _create(settings) -> RekognitionDetector:
-    from batch_job.aws import rekognition_client
+class HybridDetector:
+    """Rekognition's faces joined with the local detector's (see the module docstring)."""
 
-    return RekognitionDetector(
+    name = "rekognition"
+
+    def __init__(self, cloud: RekognitionDetector, local: Detector | None) -> None:
+        self.cloud = cloud
+        self.local = local
+
+    def detect(self, source: ImageSource) -> list[Face]:
+        remote = self.cloud.detect(source)
+        near = self.local.detect(source) if self.local is not None else []
+        return join_faces(remote, near)
+
+
+def join_faces(remote: list[Face], local: list[Face]) -> list[Face]:
+    """One face per person: matched pairs merged, the rest kept as their detector gave them.
+
+    A Rekognition face without the landmarks the fit needs takes its local
+    twin's; with no twin it is a DetectorError (the request shape is wrong).
+    """
+    pairs = sorted(
+        ((r.box.iou(f.box), i, j) for i, r in enumerate(remote) for j, f in enumerate(local)), reverse=True
+    )
+    twin: dict[int, int] = {}
+    taken: set[int] = set()
+    for iou, i, j in pairs:
+        if iou < MATCH_IOU:
+            break
+        if i not in twin and j not in taken:
+            twin[i] = j
+            taken.add(j)
+    joined = []
+    for i, face in enumerate(remote):
+        if i in twin:
+            near = local[twin[i]]
+            joined.append(
+                Face(box=face.box, score=max(face.score, near.score), landmarks=near.landmarks or face.landmarks,
+                     pose=face.pose, occluded=face.occluded)
+            )  # fmt: skip
+        elif face.has_landmarks:
+            joined.append(face)
+        else:
+            missing = [n for n in REQUIRED_LANDMARKS if n not in face.landmarks]
+            raise DetectorError(
+                f"DetectFaces answered a face without the landmarks {', '.join(missing)}: "
+                f"it returns them only for Attributes={ATTRIBUTES} (was the request changed or stubbed?)"
+            )
+    joined.extend(f for j, f in enumerate(local) if j not in taken)
+    return joined
+
+
+@register("rekognition")
+def _create(settings) -> HybridDetector:
+    from batch_job.aws import rekognition_client
+    from batch_job.detect.base import create_detector
+
+    cloud = RekognitionDetector(
         rekognition_client(settings),
         settings.rekognition_concurrency,
         threshold=settings.detect_threshold,
         tps=settings.rekognition_tps,
     )
+    return HybridDetector(cloud, create_detector("local", settings))
