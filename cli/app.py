@@ -51,6 +51,7 @@ DetectSize = Annotated[
     typer.Option("--detect-size", help="Finest scale (long side, px) the local detector reads windows at: 2048 default; lower finds fewer small faces."),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+OpenGallery = Annotated[bool, typer.Option("--open", help="Open the gallery (index.html) in your web browser when done.")]
 NotifyLine = Annotated[
     str | None,
     typer.Option(help="LINE user ID to push a summary to when done (token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
@@ -63,8 +64,15 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code)
 
 
+# Settings fields whose option is not simply --<field-name>, so errors name the option the user typed.
+FLAG_NAMES = {"detect_long_side": "--detect-size", "masks": "--mask", "tags": "--tag", "anchors_file": "--anchors"}
+
+
 def settings_from(**flags):
-    return resolve({k: (tuple(v) if isinstance(v, list) else (str(v) if isinstance(v, Path) else v)) for k, v in flags.items()})
+    return resolve(
+        {k: (tuple(v) if isinstance(v, list) else (str(v) if isinstance(v, Path) else v)) for k, v in flags.items()},
+        flag_names=FLAG_NAMES,
+    )
 
 
 @app.command()
@@ -83,6 +91,7 @@ def run(
     detect_size: DetectSize = None,
     notify_line: NotifyLine = None,
     json_output: JsonOut = False,
+    open_page: OpenGallery = False,
 ) -> None:
     """Process an album on this machine: images/, manifest.csv, faces.csv and a zip in --out."""
     from batch_job.runner import run_album
@@ -112,8 +121,10 @@ def run(
             text = f"{stats['masked']} masks, {stats['errors']} errors" + (f", {stats['resumed']} reused" if stats["resumed"] else "")
             progress.update(task, advance=1, stats=text)
 
-        with progress:
-            summary = run_album(album, out_dir, settings, on_start, on_result)
+        from batch_job.source import album_input
+
+        with album_input(album) as source, progress:
+            summary = run_album(source.folder, out_dir or source.default_out, settings, on_start, on_result)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished photos are kept; run the same command again to resume.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -133,6 +144,10 @@ def run(
         _print_summary(summary)
         if line:
             console.print(f"LINE: {line}")
+    if open_page:
+        from cli.gallery_commands import open_gallery
+
+        open_gallery(Path(summary.destination))
     raise typer.Exit(summary.exit_code)
 
 
@@ -141,8 +156,8 @@ def _print_summary(summary) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (
-        ("photos", summary.photos), ("masked photos", summary.ok), ("no faces", summary.no_faces),
-        ("skipped (not photos)", summary.skipped), ("errors", summary.error), ("faces found", summary.faces_found),
+        ("photos", summary.photos), ("masked photos", summary.masked), ("no faces", summary.no_faces),
+        ("other files skipped", summary.skipped), ("errors", summary.error), ("faces found", summary.faces_found),
         ("masks painted", summary.faces_masked), ("reused from an earlier run", summary.resumed),
         ("seconds", f"{summary.seconds:.1f}"),
     ):  # fmt: skip
@@ -192,3 +207,4 @@ def main() -> None:
 
 import cli.line_commands  # noqa: E402,F401
 import cli.aws_commands  # noqa: E402,F401
+import cli.gallery_commands  # noqa: E402,F401

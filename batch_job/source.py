@@ -1,0 +1,65 @@
+"""What ``maskalbum run`` accepts: an album folder, a single photo, or a .zip of an album.
+
+A zip (what a phone's share sheet or a download gives) is extracted into a
+temporary folder named after it, and a single photo is linked into one, so
+the rest of the run sees a folder as always. The output goes beside the
+original input (``trip.zip`` -> ``trip-masked/``), never into the temporary
+folder, and the temporary folder is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from batch_job.errors import UsageError
+from batch_job.runner import default_output
+
+
+@dataclass(frozen=True)
+class AlbumInput:
+    folder: Path  # what the run scans
+    default_out: Path  # <name>-masked beside what the user gave
+    kind: str  # folder | photo | zip
+
+
+@contextlib.contextmanager
+def album_input(path: Path) -> Iterator[AlbumInput]:
+    if path.is_dir() or not path.exists():
+        yield AlbumInput(path, default_output(path), "folder")  # a missing folder is reported by scan()
+        return
+    if not path.is_file():
+        raise UsageError(f"not a folder, a photo or a .zip: {path}")
+    kind = "zip" if zipfile.is_zipfile(path) else "photo" if _is_image(path) else None
+    if kind is None:
+        raise UsageError(f"{path} is not a folder, a photo or a .zip: give the folder that holds the photos")
+    name = path.stem
+    beside = path.resolve().with_name(name + "-masked")
+    with tempfile.TemporaryDirectory(prefix="maskalbum-") as tmp:
+        folder = Path(tmp) / name
+        if kind == "zip":
+            from batch_job.cloud import safe_extract
+
+            safe_extract(path, folder)
+        else:
+            folder.mkdir()
+            try:
+                (folder / path.name).symlink_to(path.resolve())
+            except OSError:  # no symlinks here (some Windows setups): a copy
+                shutil.copy2(path, folder / path.name)
+        yield AlbumInput(folder, beside, kind)
+
+
+def _is_image(path: Path) -> bool:
+    try:
+        with Image.open(path):  # reads the header only
+            return True
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
