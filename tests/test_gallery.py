@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from batch_job.gallery import THUMB_PX, gallery_data, render_index, thumbnail
 from batch_job.pipeline import process_photo
 from cli.app import app
-from helpers import encode, gradient_image
+from bench.synth import PersonSpec
+from helpers import encode, gradient_image, scene_jpeg
 
 runner = CliRunner()
 
@@ -68,12 +69,17 @@ def test_gallery_written_by_run_and_rebuilt(tmp_path: Path, masked_pair_jpeg: by
     album.mkdir()
     (album / "a b#1.jpg").write_bytes(masked_pair_jpeg)
     (album / "notes.txt").write_text("x")
+    (album / "bare.jpg").write_bytes(scene_jpeg([PersonSpec(200, masked=False, asset=1)], size=(640, 480), seed=5))
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", str(album), "--out", str(out), "--workers", "1"], catch_exceptions=False)
+    result = runner.invoke(app, ["run", str(album), "--out", str(out), "--workers", "1", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    # bare.jpg is "ok" (a face, left bare) but not a masked photo; notes.txt is not a photo.
+    assert (summary["files"], summary["photos"], summary["ok"], summary["masked"]) == (3, 2, 2, 1)
     data = _data(out / "index.html")
     assert data["album"] == "trip"
-    assert data["counts"]["photos"] == 1 and data["counts"]["skipped"] == 1 and data["counts"]["masks"] == 2
+    assert data["counts"]["photos"] == 2 and data["counts"]["skipped"] == 1 and data["counts"]["masks"] == 2
+    assert data["counts"]["left_bare"] == 2
     rows = {r[0]: r for r in data["rows"]}
     assert rows["a b#1.jpg"][-2] == 3  # both thumbnails exist
     assert len(rows["a b#1.jpg"][-1]) == 3  # three faces

@@ -65,7 +65,7 @@ def test_run_album_outputs_rows_and_exit_code(album: Path, tmp_path: Path):
     summary = json.loads(result.stdout)
     assert summary["files"] == 6 and summary["error"] == 2 and summary["skipped"] == 1
     assert summary["photos"] == 5  # notes.txt is a file, not a photo
-    assert summary["masked"] == 2 and summary["ok"] == 3  # the PNG is ok with nothing masked
+    assert summary["masked"] == 2 and summary["no_faces"] == 1
     assert _tree_digest(album) == originals  # originals untouched
 
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
