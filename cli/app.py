@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -26,7 +27,44 @@ from batch_job.settings import resolve
 
 EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
 
+class _Group(TyperGroup):
+    """Help a newcomer can read, for every command of every module: `--seed N`, `run [OPTIONS] ALBUM`.
+
+    typer 0.29 prints a type where the value's name should be (`<int>`, `<path>`, `<bool>` after a
+    flag) and braces around required arguments (`{album}`); this names each value after its option
+    unless the option gives a metavar of its own, and shows flags without one.
+    """
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not getattr(command, "_polished", False):
+            for param in [*command.params, command.get_help_option(ctx)]:
+                _polish_param(param)
+            command._polished = True
+        return command
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        _polish_param(option)
+        return option
+
+
+def _polish_param(param) -> None:
+    if param is None:
+        return
+    if getattr(param, "is_flag", False):
+        param.metavar = ""
+        return
+    name = param.metavar or (param.name or "").upper()
+    param.metavar = name
+    if getattr(param, "param_type_name", "") == "argument":
+        # Instance attributes shadow typer's methods: NAME in usage, and no type column.
+        param._usage_display_name = lambda: name if param.nargs == 1 else name + "..."
+        param.display_type_rich = lambda ctx: None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="maskalbum",
     help="Turn every surgical mask in a photo album into a monster mask.",
     no_args_is_help=True,
@@ -37,24 +75,24 @@ console = Console(stderr=True)
 out = Console()
 
 # Options written once (fastapi-cli style); every one also reads MASKALBUM_<NAME> and the config file.
-Seed = Annotated[int | None, typer.Option(help="Seed for the per-face mask choice (same seed, same album: same pictures).")]
-MaskOpt = Annotated[list[str] | None, typer.Option("--mask", help="Use this mask (repeat for several; default: all). See `maskalbum masks`.")]
-TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only masks with this tag (cute, scary, funny, ...; repeatable).")]
-MaskFile = Annotated[Path | None, typer.Option(help="Your own RGBA PNG mask (see README: 'Your own mask').")]
-AnchorsFile = Annotated[Path | None, typer.Option("--anchors", help="JSON anchors for --mask-file, overriding the inferred ones.")]
-AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, not only faces wearing a mask.")]
-Workers = Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).")]
-MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than this many pixels (default 256 MP).")]
-Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
+Seed = Annotated[int | None, typer.Option(metavar="N", help="Seed for the per-face mask choice: same album and seed, same pictures (default 0).")]
+MaskOpt = Annotated[list[str] | None, typer.Option("--mask", metavar="NAME", help="Use this mask; repeat for several (default: every mask). See `maskalbum masks`.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="Only masks with this tag: cute, scary, funny, animal, villain, japanese, fantasy; repeatable (default: any tag).")]
+MaskFile = Annotated[Path | None, typer.Option(metavar="PNG", help="Your own RGBA mask picture, used for every face (default: none; see README 'Your own mask').")]
+AnchorsFile = Annotated[Path | None, typer.Option("--anchors", metavar="JSON", help="Anchor points for --mask-file (default: inferred from the picture's opaque box).")]
+AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, or only faces wearing a mask (default: --masked-only).")]
+Workers = Annotated[int | None, typer.Option(metavar="N", help="Worker processes; 0 = all cores (default 0).")]
+MaxPixels = Annotated[int | None, typer.Option(metavar="N", help="Refuse photos larger than N pixels, read from the header (default 256000000 = 256 MP).")]
+Detector = Annotated[str | None, typer.Option(metavar="local|rekognition", help="Face detector: local, on this machine, or rekognition, Amazon Rekognition (default: local).")]
 DetectSize = Annotated[
     int | None,
-    typer.Option("--detect-size", help="Finest scale (long side, px) the local detector reads windows at: 2048 default; lower finds fewer small faces."),
+    typer.Option("--detect-size", metavar="PX", help="Finest scale (long side) the local detector reads windows at, 320-4096; lower finds fewer small faces (default 2048)."),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
 OpenGallery = Annotated[bool, typer.Option("--open", help="Open the gallery (index.html) in your web browser when done.")]
 NotifyLine = Annotated[
     str | None,
-    typer.Option(help="LINE user ID to push a summary to when done (token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
+    typer.Option(metavar="USER_ID", help="LINE user ID to push a summary to when done (default: none; token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
 ]
 
 
@@ -77,8 +115,8 @@ def settings_from(**flags):
 
 @app.command()
 def run(
-    album: Annotated[Path, typer.Argument(help="The album folder (searched recursively).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <ALBUM>-masked beside the album).")] = None,
+    album: Annotated[Path, typer.Argument(metavar="ALBUM", help="The album: a folder (searched recursively), a single photo, or a .zip of an album.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default: ALBUM-masked beside the album).")] = None,
     workers: Workers = None,
     seed: Seed = None,
     mask: MaskOpt = None,
@@ -172,7 +210,7 @@ def _print_summary(summary) -> None:
 
 @app.command("masks")
 def masks_cmd(
-    gallery: Annotated[Path | None, typer.Option(help="Render a gallery sheet of every mask on a face to this PNG.")] = None,
+    gallery: Annotated[Path | None, typer.Option(metavar="PNG", help="Render a sheet of every mask on a face to this PNG (default: list them).")] = None,
     json_output: JsonOut = False,
 ) -> None:
     """List the monster masks (name, tags), or render a gallery sheet."""
