@@ -49,14 +49,19 @@ class Thumbs:
 
 def thumbnail(image: Image.Image, grey: bool = False) -> bytes:
     """A JPEG whose long side is at most THUMB_PX, from an upright image (any mode)."""
-    w, h = image.size
-    k = min(1.0, THUMB_PX / max(w, h))
-    size = (max(1, round(w * k)), max(1, round(h * k)))
-    # resize() makes a new image: the caller's pixels (the photo being painted) stay as they are.
-    small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0) if size != image.size else image
+    # New images throughout: the caller's pixels (the photo about to be painted) stay as they are.
+    # A box reduce by a whole factor first, then bilinear for the rest: on a 12 MP photo this is
+    # about 3x faster than one bilinear resize, and as sharp (bench/thumb_cost.py).
+    factor = max(image.size) // THUMB_PX
+    small = image.reduce(factor) if factor > 1 else image
+    k = min(1.0, THUMB_PX / max(small.size))
+    size = (max(1, round(small.width * k)), max(1, round(small.height * k)))
+    if size != small.size:
+        small = small.resize(size, Image.Resampling.BILINEAR)
     small = small.convert("L" if grey or small.mode in _GREY_MODES else "RGB")
     buffer = io.BytesIO()
-    small.save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True, progressive=True)
+    # optimize: ~6% smaller for one more Huffman pass; progressive would cost 3x the encode time.
+    small.save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
     return buffer.getvalue()
 
 
