@@ -356,7 +356,7 @@
     ft.replaceChildren();
     if (p.faces.length) {
       const head = document.createElement("tr");
-      for (const h of ["face", "action", "mask", "wears a mask", "size"]) {
+      for (const h of ["face", "action", "mask", "size (px)"]) {
         const th = document.createElement("th");
         th.textContent = h;
         head.append(th);
@@ -370,7 +370,7 @@
         dot.className = "dot";
         dot.style.background = `var(--${f.action})`;
         action.append(dot, ACTION_TEXT[f.action] || f.action);
-        const cells = [f.face, null, f.mask || "–", f.row[fcol.wearing_mask] ? "yes" : "no", `${f.w}×${f.h}`];
+        const cells = [f.face, null, f.mask || "–", `${f.w}×${f.h}`];
         cells.forEach((v, i) => {
           if (i === 1) return tr.append(action);
           const td = document.createElement("td");
