@@ -171,6 +171,15 @@ def test_keyboard_navigation(page):
     page.keyboard.press("End")
     assert page.evaluate("document.activeElement.dataset.position") == str(len(order) - 1)
     page.keyboard.press("Home")
+    # Up and down move by rows of the justified grid.
+    tops = page.eval_on_selector_all(".card", "cs => cs.map(c => Math.round(c.getBoundingClientRect().top))")
+    assert len(set(tops)) >= 2, tops
+    page.keyboard.press("ArrowDown")
+    below = int(page.evaluate("document.activeElement.dataset.position"))
+    assert tops[below] == sorted(set(tops))[1]
+    page.keyboard.press("ArrowUp")
+    assert tops[int(page.evaluate("document.activeElement.dataset.position"))] == tops[0]
+    page.keyboard.press("Home")
     page.keyboard.press("Enter")
     assert page.inner_text("#v-title") == order[0]
     page.keyboard.press("ArrowRight")

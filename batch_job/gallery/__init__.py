@@ -112,7 +112,8 @@ def gallery_data(album: str, manifest: pd.DataFrame, faces: pd.DataFrame, thumbs
     for record in manifest.to_dict("records"):
         out = record.get("output", "")
         after, before = thumb_keys(out, "") if out else ("", "")
-        flags = (1 if after and THUMBS + after in have else 0) | (2 if before and THUMBS + before in have else 0)
+        changed = _value("faces_masked", record.get("faces_masked", "0")) > 0  # else a "before" is stale
+        flags = (1 if after and THUMBS + after in have else 0) | (2 if changed and THUMBS + before in have else 0)
         photo_faces = by_image.get(record["path"], [])
         rows.append([_value(c, record.get(c, "")) for c in columns] + [flags, photo_faces])
         status = record.get("status", "")
