@@ -16,7 +16,7 @@ from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
-from batch_job.gallery import THUMB_PX, Thumbs, thumbnail
+from batch_job.gallery import GREY_MODES, THUMB_PX, Thumbs, thumbnail
 from batch_job.imaging import Photo, encode, sniff
 from batch_job.paint import PaintJob, Painted, paint
 from batch_job.settings import Settings
@@ -244,7 +244,4 @@ def _unchanged_thumbs(photo: Photo, ctx: Context) -> Thumbs | None:
     # The largest view the detector already decoded (at least its 800 px survey): a second decode at
     # 1024 px cost a quarter of a 12 MP no-faces photo's time; 800 px is enough for the viewer.
     base = photo.largest_decoded() or photo.at_most(THUMB_PX)[0]
-    return Thumbs(thumbnail(base, grey=photo.mode in _GREY))
-
-
-_GREY = ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1")
+    return Thumbs(thumbnail(base, grey=photo.mode in GREY_MODES))

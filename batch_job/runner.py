@@ -27,7 +27,7 @@ import pandas as pd
 from batch_job.album import Entry, scan, shared_stems
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
-from batch_job.gallery import thumb_files, write_gallery
+from batch_job.gallery import THUMBS, thumb_files, write_gallery
 from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
 from batch_job.settings import Settings, worker_count
 from batch_job.storage import LocalStorage, Storage, open_storage
@@ -140,7 +140,7 @@ class _Worker:
             payload = result.output if result.output is not None else data
             self.dest.write(layout.images + out, payload, _content_type(out))
             size = len(payload)
-            for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + "thumbs/"):
+            for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + THUMBS):
                 self.dest.write(thumb_key, blob, "image/jpeg")
         record = result.to_json()
         # Written after the image: a record on disk means its image is complete.

@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError
 from batch_job.settings import resolve
 
 EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
+
 
 class _Group(TyperGroup):
     """Help a newcomer can read, for every command of every module: `--seed N`, `run [OPTIONS] ALBUM`.

@@ -69,6 +69,35 @@ def test_open_opens_the_gallery(tmp_path: Path, monkeypatch):
     assert opened == [(tmp_path / "a-masked" / "index.html").as_uri()]
 
 
+def test_download_open_extracts_and_opens_the_gallery(tmp_path: Path, monkeypatch, masked_pair_jpeg: bytes):
+    from aws_fakes import aws_env, moto_server
+
+    # A real run's zip, as the Batch finalize writes it (the same finalize code).
+    album = tmp_path / "trip"
+    album.mkdir()
+    (album / "a.jpg").write_bytes(masked_pair_jpeg)
+    assert _run(str(album), "--out", str(tmp_path / "local")).exit_code == 0
+    blob = (tmp_path / "local" / "trip-masked.zip").read_bytes()
+    opened = []
+    monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: opened.append(url) or True)
+    with moto_server() as endpoint:
+        for key, value in aws_env(endpoint).items():
+            monkeypatch.setenv(key, value)
+        import boto3
+
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="gallery-test")
+        prefix = "albums/trip-20261201-abcdef/output/"
+        s3.put_object(Bucket="gallery-test", Key=prefix + "album.zip", Body=blob)
+        s3.put_object(Bucket="gallery-test", Key=prefix + "summary.json", Body=json.dumps({"photos": 1, "files": 1, "ok": 1, "error": 0}).encode())
+        dest = tmp_path / "downloads"
+        result = runner.invoke(app, ["download", "trip-20261201-abcdef", "--bucket", "gallery-test", "--dest", str(dest), "--open"])
+    assert result.exit_code == 0, result.output
+    page = dest / "trip-20261201-abcdef" / "index.html"
+    assert page.is_file() and (page.parent / "thumbs/before/a.jpg.jpg").is_file()
+    assert opened == [page.as_uri()]
+
+
 @pytest.mark.parametrize("command", ["run", "gallery", "download", "submit"])
 def test_help_has_real_metavars_and_defaults(command: str):
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})

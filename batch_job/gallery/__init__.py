@@ -4,7 +4,7 @@ One self-contained page (its CSS and JS inlined from the files beside this
 module; no CDN, no server) that works from ``file://``, from the extracted zip
 and offline. The rows live in a side file, ``gallery-data.js``, loaded with
 ``<script src>``: browsers refuse ``fetch()`` of local files, and a separate
-file keeps a 10,000-photo album's page small (the data is ~200 bytes a photo).
+file keeps a 10,000-photo album's page small (the data is ~350 bytes a photo).
 
 Thumbnails are made by the pipeline while the photo is already decoded
 (``thumbnail``); this module only names, lists and indexes them.
@@ -20,23 +20,24 @@ import webbrowser
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from batch_job.errors import PhotoError, StorageError, UsageError
+from batch_job.imaging import Photo
 from batch_job.storage import LocalStorage, Storage
 
 if TYPE_CHECKING:  # pandas is heavy; the pipeline imports this module for thumbnail() alone
     import pandas as pd
 
-THUMB_PX = 1024  # long side: sharp in the viewer on a laptop, ~100 KB as JPEG
+THUMB_PX = 1024  # long side: sharp in the viewer on a laptop, 30-50 KB as JPEG
 THUMB_QUALITY = 78
 INDEX = "index.html"
 DATA = "gallery-data.js"
 THUMBS = "thumbs/"
-_GREY_MODES = ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1")
+GREY_MODES = ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1")  # decoded modes that are black and white
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def thumbnail(image: Image.Image, grey: bool = False) -> bytes:
     size = (max(1, round(small.width * k)), max(1, round(small.height * k)))
     if size != small.size:
         small = small.resize(size, Image.Resampling.BILINEAR)
-    small = small.convert("L" if grey or small.mode in _GREY_MODES else "RGB")
+    small = small.convert("L" if grey or small.mode in GREY_MODES else "RGB")
     buffer = io.BytesIO()
     # optimize: ~6% smaller for one more Huffman pass; progressive would cost 3x the encode time.
     small.save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
@@ -101,19 +102,21 @@ def _value(column: str, value: str):
 
 
 def gallery_data(album: str, manifest: pd.DataFrame, faces: pd.DataFrame, thumbs: Iterable[str]) -> dict:
-    """What the page shows, as plain JSON: rows as arrays (a 10,000-photo album stays ~2 MB)."""
+    """What the page shows, as plain JSON: rows as arrays (a 10,000-photo album stays ~3.5 MB)."""
     have = set(thumbs)
     columns = list(manifest.columns)
     by_image: dict[str, list[list]] = {}
     for face in faces.to_dict("records"):
         by_image.setdefault(face["image"], []).append([_value(c, face.get(c, "")) for c in FACE_FIELDS])
+    action = FACE_FIELDS.index("action")
     rows = []
     counts = {"photos": 0, "masked": 0, "left_bare": 0, "no_faces": 0, "error": 0, "skipped": 0, "masks": 0, "faces": 0}
     for record in manifest.to_dict("records"):
         out = record.get("output", "")
         after, before = thumb_keys(out, "") if out else ("", "")
-        changed = _value("faces_masked", record.get("faces_masked", "0")) > 0  # else a "before" is stale
-        flags = (1 if after and THUMBS + after in have else 0) | (2 if changed and THUMBS + before in have else 0)
+        masked = _value("faces_masked", record.get("faces_masked", "0"))
+        # A "before" of a photo not changed this time is left from an earlier run: not offered.
+        flags = (1 if after and THUMBS + after in have else 0) | (2 if masked and THUMBS + before in have else 0)
         photo_faces = by_image.get(record["path"], [])
         rows.append([_value(c, record.get(c, "")) for c in columns] + [flags, photo_faces])
         status = record.get("status", "")
@@ -123,11 +126,10 @@ def gallery_data(album: str, manifest: pd.DataFrame, faces: pd.DataFrame, thumbs
         counts["photos"] += 1
         counts["error"] += status == "error"
         counts["no_faces"] += status == "no_faces"
-        masked = _value("faces_masked", record.get("faces_masked", "0"))
         counts["masked"] += masked > 0
         counts["masks"] += masked
         counts["faces"] += _value("faces_found", record.get("faces_found", "0"))
-        counts["left_bare"] += any(f[5] == "left_bare" for f in photo_faces)
+        counts["left_bare"] += any(f[action] == "left_bare" for f in photo_faces)
     return {"version": 1, "album": album, "counts": counts, "columns": columns, "faceColumns": FACE_FIELDS, "rows": rows}
 
 
@@ -188,8 +190,6 @@ def rebuild(out_dir: Path) -> Path:
         if not out or dest.exists(after) or not dest.exists("images/" + out):
             continue
         try:
-            from batch_job.imaging import Photo
-
             dest.write(after, thumbnail(Photo(dest.read("images/" + out)).at_most(THUMB_PX)[0]), "image/jpeg")
         except (PhotoError, StorageError):
             continue  # the page falls back to the full image
@@ -202,13 +202,9 @@ def album_name(out_dir: Path) -> str:
     if zips:
         return zips[0].name[: -len("-masked.zip")]
     name = out_dir.resolve().name
-    return name[: -len("-masked")] if name.endswith("-masked") else name
+    return name.removesuffix("-masked")
 
 
 def open_in_browser(page: Path) -> bool:
     """Open a gallery page in the default browser; False when there is none (a server, CI)."""
     return webbrowser.open(page.resolve().as_uri())
-
-
-def member_name(key: str, root: str) -> str:
-    return str(PurePosixPath(key[len(root) :]))
