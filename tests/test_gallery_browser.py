@@ -197,3 +197,29 @@ def test_missing_data_file_says_what_to_do(browser, site: Path, tmp_path: Path):
     page.goto((tmp_path / "index.html").as_uri())
     assert "maskalbum gallery" in page.inner_text("#notice")
     page.close()
+
+
+def test_a_large_album_builds_cards_as_you_scroll_and_loads_images_lazily(browser, tmp_path: Path):
+    from bench.gallery_open import synthetic_output
+
+    index = synthetic_output(tmp_path, 600)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(index.as_uri())
+    page.wait_for_function("window.MASKALBUM_READY === true")
+    total = int(page.inner_text("button.chip[data-filter='all'] .n"))
+    assert total == 600
+    built = page.locator(".card").count()
+    assert 0 < built < total  # a first chunk, not 600 cards
+    page.wait_for_function("[...document.querySelectorAll('.card img.after')].some(i => i.complete && i.naturalWidth)")
+    loaded = page.eval_on_selector_all(".card img.after", "imgs => imgs.filter(i => i.complete && i.naturalWidth).length")
+    assert loaded < built  # off-screen thumbnails wait (loading=lazy)
+    page.locator(".card").first.focus()
+    page.keyboard.press("End")  # the last photo: every card up to it is built
+    assert page.evaluate("document.activeElement.dataset.position") == str(total - 1)
+    assert page.locator(".card").count() == total
+    page.click("button.chip[data-filter='error']")
+    assert page.locator(".card").count() == int(page.inner_text("button.chip[data-filter='error'] .n")) == 7
+    assert errors == []
+    page.close()

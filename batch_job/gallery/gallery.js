@@ -85,6 +85,7 @@
     state.shown = 0;
     grid.replaceChildren();
     renderMore();
+    fill();
     $("empty").hidden = state.list.length > 0;
     if (location.hash.slice(1) !== (f.id === "all" ? "" : f.id)) history.replaceState(null, "", f.id === "all" ? location.pathname : "#" + f.id);
   }
@@ -188,9 +189,16 @@
     state.shown = end;
   }
 
+  // The observer only speaks when the sentinel crosses the margin; on a tall screen one chunk may not
+  // push it out again, so keep adding until it is out of reach.
+  const AHEAD = 1200;
+  function fill() {
+    const more = $("more");
+    while (state.shown < state.list.length && more.getBoundingClientRect().top < innerHeight + AHEAD) renderMore();
+  }
   new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) renderMore();
-  }, { rootMargin: "1200px 0px" }).observe($("more"));
+    if (entries.some((e) => e.isIntersecting)) fill();
+  }, { rootMargin: `${AHEAD}px 0px` }).observe($("more"));
 
   // -- faces toggle ----------------------------------------------------------------------------------
   function setFaces(on) {
