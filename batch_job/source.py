@@ -45,6 +45,7 @@ def album_input(path: Path) -> Iterator[AlbumInput]:
     with tempfile.TemporaryDirectory(prefix="maskalbum-") as tmp:
         folder = Path(tmp) / name
         if kind == "zip":
+            _check_room(path, Path(tmp))
             from batch_job.cloud import safe_extract
 
             safe_extract(path, folder)
@@ -55,6 +56,18 @@ def album_input(path: Path) -> Iterator[AlbumInput]:
             except OSError:  # no symlinks here (some Windows setups): a copy
                 shutil.copy2(path, folder / path.name)
         yield AlbumInput(folder, beside, kind)
+
+
+def _check_room(archive: Path, where: Path) -> None:
+    # The sizes a zip declares are what extraction writes (safe_extract streams, it never trusts more).
+    with zipfile.ZipFile(archive) as zf:
+        needed = sum(m.file_size for m in zf.infolist())
+    free = shutil.disk_usage(where).free
+    if needed > free * 0.9:
+        raise UsageError(
+            f"{archive} needs {needed / 1e9:.1f} GB to extract and {where.parent} has {free / 1e9:.1f} GB free: "
+            "set TMPDIR to a bigger disk, or unzip it yourself and give the folder"
+        )
 
 
 def _is_image(path: Path) -> bool:

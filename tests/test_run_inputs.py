@@ -47,6 +47,21 @@ def test_a_zip_that_escapes_its_folder_is_refused(tmp_path: Path):
     assert not (tmp_path / "escaped.png").exists() and not (tmp_path / "evil-masked").exists()
 
 
+def test_a_zip_larger_than_the_free_space_is_refused_before_extracting(tmp_path: Path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    archive = tmp_path / "big.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.png", encode(gradient_image((64, 48)), "PNG"))
+        zf.writestr("zeros.bin", b"\0" * 2_000_000)  # 2 MB that compresses to almost nothing
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1_000_000, 1_000_000))
+    result = _run(str(archive))
+    assert result.exit_code == 2 and "TMPDIR" in result.output and "to extract" in result.output
+    assert not (tmp_path / "big-masked").exists()
+
+
 def test_a_single_photo(tmp_path: Path, masked_pair_jpeg: bytes):
     photo = tmp_path / "IMG_0001.jpg"
     photo.write_bytes(masked_pair_jpeg)
