@@ -19,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from batch_job.album import is_hidden
 from batch_job.errors import UsageError
 from batch_job.runner import default_output
 
@@ -43,12 +44,15 @@ def album_input(path: Path) -> Iterator[AlbumInput]:
     name = path.stem
     beside = path.resolve().with_name(name + "-masked")
     with tempfile.TemporaryDirectory(prefix="maskalbum-") as tmp:
-        folder = Path(tmp) / name
+        folder = Path(tmp) / "album" / name  # its own parent: no name in the zip can collide with it
+        folder.parent.mkdir()
         if kind == "zip":
             _check_room(path, Path(tmp))
             from batch_job.cloud import safe_extract
 
-            safe_extract(path, folder)
+            unpacked = safe_extract(path, Path(tmp) / "unpacked")
+            # Named after the zip, whatever its folder is called: the output's zip is <name>-masked.zip.
+            _single_top_folder(unpacked).rename(folder)
         else:
             folder.mkdir()
             try:
@@ -58,8 +62,15 @@ def album_input(path: Path) -> Iterator[AlbumInput]:
         yield AlbumInput(folder, beside, kind)
 
 
+def _single_top_folder(folder: Path) -> Path:
+    """A zip made by "compress this folder" holds one folder: the album is that folder, as if given."""
+    top = [p for p in folder.iterdir() if not is_hidden(p.name) and p.name != "__MACOSX"]
+    return top[0] if len(top) == 1 and top[0].is_dir() else folder
+
+
 def _check_room(archive: Path, where: Path) -> None:
-    # The sizes a zip declares are what extraction writes (safe_extract streams, it never trusts more).
+    # Against the sizes the zip declares: an album too big for this disk stops here with a clear
+    # message, not halfway through with a full /tmp.
     with zipfile.ZipFile(archive) as zf:
         needed = sum(m.file_size for m in zf.infolist())
     free = shutil.disk_usage(where).free

@@ -23,17 +23,18 @@ def _run(*args: str):
 def test_a_zip_of_an_album(tmp_path: Path, masked_pair_jpeg: bytes):
     archive = tmp_path / "trip.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("trip/day 1/a.jpg", masked_pair_jpeg)
-        zf.writestr("trip/sea.png", encode(gradient_image((320, 240)), "PNG"))
-        zf.writestr("__MACOSX/trip/._a.jpg", b"\x00\x05\x16\x07")  # macOS resource forks are not photos
+        zf.writestr("Choshi 2021/day 1/a.jpg", masked_pair_jpeg)
+        zf.writestr("Choshi 2021/sea.png", encode(gradient_image((320, 240)), "PNG"))
+        zf.writestr("__MACOSX/Choshi 2021/._a.jpg", b"\x00\x05\x16\x07")  # macOS resource forks are not photos
     result = _run(str(archive))
     assert result.exit_code == 0, result.output
     out = tmp_path / "trip-masked"  # beside the zip, named after it
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False).set_index("path")
-    assert set(manifest.index) == {"trip/day 1/a.jpg", "trip/sea.png"}
-    assert manifest.loc["trip/day 1/a.jpg", "faces_masked"] == 2
-    assert (out / "images/trip/day 1/a.jpg").is_file() and (out / "index.html").is_file()
-    assert (out / "trip-masked.zip").is_file()
+    # The zip's one folder is the album, as if that folder had been given.
+    assert set(manifest.index) == {"day 1/a.jpg", "sea.png"}
+    assert manifest.loc["day 1/a.jpg", "faces_masked"] == 2
+    assert (out / "images/day 1/a.jpg").is_file() and (out / "index.html").is_file()
+    assert [p.name for p in out.glob("*.zip")] == ["trip-masked.zip"]
     assert json.loads(result.stdout)["photos"] == 2
 
 
