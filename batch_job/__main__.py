@@ -189,7 +189,7 @@ def run_finalize(settings, job: JobEnv) -> int:
     album.write(SUMMARY, json.dumps(data, indent=1).encode(), "application/json")
     log.info(
         "album %s finalized: %d files, %d ok, %d errors; %s",
-        job.album_id, summary.photos, summary.ok, summary.error, summary.zip,
+        job.album_id, summary.files, summary.ok, summary.error, summary.zip,
     )  # fmt: skip
     return EXIT_OK
 

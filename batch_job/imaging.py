@@ -91,6 +91,11 @@ class Photo:
         self._levels[long_side] = (base, k)
         return base, k
 
+    def largest_decoded(self) -> Image.Image | None:
+        """The largest upright RGB view decoded so far (a detector's level or the full photo), if any."""
+        views = [image for image, _k in self._levels.values()]
+        return max(views, key=lambda im: im.width * im.height) if views else None
+
     # -- full resolution -----------------------------------------------------------------------
     def full(self) -> Image.Image:
         """The upright image at full resolution in its own mode (decoded once)."""

@@ -27,6 +27,7 @@ import pandas as pd
 from batch_job.album import Entry, scan, shared_stems
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
+from batch_job.gallery import THUMBS, thumb_files, write_gallery
 from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
 from batch_job.settings import Settings, worker_count
 from batch_job.storage import LocalStorage, Storage, open_storage
@@ -48,6 +49,7 @@ class Layout:
     zip: str = "album.zip"
     records: str = ".maskalbum/records/"
     shards: str = ".maskalbum/shards/"
+    root: str = ""  # the folder holding images/: the gallery (index.html, thumbs/) goes there
 
     def record_key(self, key: str) -> str:
         return self.records + hashlib.sha1(key.encode()).hexdigest() + ".json"
@@ -100,6 +102,7 @@ class _Worker:
             detector=create_detector(spec.settings.detector, spec.settings),
             pool=build_pool(spec.settings),
             shared_stems=spec.shared,
+            thumbs=True,
         )
 
     def handle(self, key: str) -> tuple[dict, bool]:
@@ -128,6 +131,8 @@ class _Worker:
             payload = result.output if result.output is not None else data
             self.dest.write(layout.images + out, payload, _content_type(out))
             size = len(payload)
+            for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + THUMBS):
+                self.dest.write(thumb_key, blob, "image/jpeg")
         record = result.to_json()
         # Written after the image: a record on disk means its image is complete.
         self.dest.write(
@@ -271,7 +276,9 @@ def _read_csv(dest: Storage, key: str, columns: list[str]) -> pd.DataFrame:
 class Summary:
     album: str
     destination: str
-    photos: int = 0
+    photos: int = 0  # still images (every row but the skipped files)
+    files: int = 0  # every row of manifest.csv: photos + skipped files
+    masked: int = 0  # photos with at least one mask painted
     ok: int = 0
     no_faces: int = 0
     skipped: int = 0
@@ -313,6 +320,7 @@ def finalize(dest: Storage, layout: Layout, album: str, expected_shards: int | N
     faces_csv = faces.to_csv(index=False).encode()
     dest.write(layout.manifest, manifest_csv, "text/csv")
     dest.write(layout.faces, faces_csv, "text/csv")
+    gallery = write_gallery(dest, layout.root, album, manifest, faces)
     with dest.open_write(layout.zip, "application/zip") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as zf:
         for out in manifest["output"]:
             if not out:
@@ -324,6 +332,11 @@ def finalize(dest: Storage, layout: Layout, album: str, expected_shards: int | N
             with dest.open_read(layout.images + out) as src, zf.open(info, "w", force_zip64=True) as member:
                 while chunk := src.read(1 << 20):
                     member.write(chunk)
+        for key in gallery:  # index.html, gallery-data.js, thumbs/
+            info = zipfile.ZipInfo(key[len(layout.root) :], ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_STORED if key.endswith(".jpg") else zipfile.ZIP_DEFLATED
+            zf.writestr(info, dest.read(key))
         for name, blob in (("manifest.csv", manifest_csv), ("faces.csv", faces_csv)):
             info = zipfile.ZipInfo(name, ZIP_EPOCH)
             info.external_attr = 0o644 << 16
@@ -338,7 +351,9 @@ def summarize(manifest: pd.DataFrame, album: str, destination: str, zip_path: st
     return Summary(
         album=album,
         destination=destination,
-        photos=len(manifest),
+        photos=len(manifest) - int(counts.get("skipped", 0)),
+        files=len(manifest),
+        masked=int((pd.to_numeric(manifest["faces_masked"], errors="coerce").fillna(0) > 0).sum()),
         ok=int(counts.get("ok", 0)),
         no_faces=int(counts.get("no_faces", 0)),
         skipped=int(counts.get("skipped", 0)),

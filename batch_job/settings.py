@@ -112,8 +112,13 @@ def resolve(
     flags: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
     config_path: Path | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Settings from flags (None = not given), then env, then the config file, then defaults."""
+    """Settings from flags (None = not given), then env, then the config file, then defaults.
+
+    ``flag_names`` maps a field to the option the user typed (``detect_long_side`` -> ``--detect-size``),
+    so an error names what they wrote, not the field.
+    """
     flags = flags or {}
     env = os.environ if env is None else env
     unknown = set(flags) - {f.name for f in fields(Settings)}
@@ -122,16 +127,27 @@ def resolve(
     path = config_path or Path(env.get(ENV_PREFIX + "CONFIG") or default_config_path())
     config = _read_config(path)
     values: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # field -> how the user wrote it
     for f in fields(Settings):
         flag = flags.get(f.name)
         if flag is not None and flag != ():
-            values[f.name] = _coerce(f, flag, "flag")
+            origin[f.name] = (flag_names or {}).get(f.name) or "--" + f.name.replace("_", "-")
+            values[f.name] = _coerce(f, flag, origin[f.name])
         elif ENV_PREFIX + f.name.upper() in env:
-            values[f.name] = _coerce(f, env[ENV_PREFIX + f.name.upper()], ENV_PREFIX + f.name.upper())
+            origin[f.name] = ENV_PREFIX + f.name.upper()
+            values[f.name] = _coerce(f, env[ENV_PREFIX + f.name.upper()], origin[f.name])
         elif f.name in config:
-            values[f.name] = _coerce(f, config[f.name], f"{path}: {f.name}")
+            origin[f.name] = f"{path}: {f.name}"
+            values[f.name] = _coerce(f, config[f.name], origin[f.name])
     settings = Settings(**values)
-    _validate(settings)
+    try:
+        _validate(settings)
+    except UsageError as exc:
+        # Every check's message starts with the field it checks; say it as the user wrote it.
+        name, _, rest = str(exc).partition(" ")
+        if name in origin:
+            raise UsageError(f"{origin[name]} {rest} (got {getattr(settings, name)!r})") from None
+        raise
     return settings
 
 

@@ -20,13 +20,52 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError
 from batch_job.settings import Settings, resolve
 
 EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
 
+
+class _Group(TyperGroup):
+    """Help a newcomer can read, for every command of every module: `--seed N`, `run [OPTIONS] ALBUM`.
+
+    typer 0.29 prints a type where the value's name should be (`<int>`, `<path>`, `<bool>` after a
+    flag) and braces around required arguments (`{album}`); this names each value after its option
+    unless the option gives a metavar of its own, and shows flags without one.
+    """
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not getattr(command, "_polished", False):
+            for param in [*command.params, command.get_help_option(ctx)]:
+                _polish_param(param)
+            command._polished = True
+        return command
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        _polish_param(option)
+        return option
+
+
+def _polish_param(param) -> None:
+    if param is None:
+        return
+    if getattr(param, "is_flag", False):
+        param.metavar = ""
+        return
+    name = param.metavar or (param.name or "").upper()
+    param.metavar = name
+    if getattr(param, "param_type_name", "") == "argument":
+        # Instance attributes shadow typer's methods: NAME in usage, and no type column.
+        param._usage_display_name = lambda: name if param.nargs == 1 else name + "..."
+        param.display_type_rich = lambda ctx: None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="maskalbum",
     help="Turn every surgical mask in a photo album into a monster mask.",
     no_args_is_help=True,
@@ -37,24 +76,24 @@ console = Console(stderr=True)
 out = Console()
 
 # Options written once (fastapi-cli style); every one also reads MASKALBUM_<NAME> and the config file.
-Seed = Annotated[int | None, typer.Option(help="Seed for the per-face mask choice (same seed, same album: same pictures).")]
-MaskOpt = Annotated[list[str] | None, typer.Option("--mask", help="Use this mask (repeat for several; default: all). See `maskalbum masks`.")]
-TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only masks with this tag (cute, scary, funny, ...; repeatable).")]
-MaskFile = Annotated[Path | None, typer.Option(help="Your own RGBA PNG mask (see README: 'Your own mask').")]
-AnchorsFile = Annotated[Path | None, typer.Option("--anchors", help="JSON anchors for --mask-file, overriding the inferred ones.")]
-AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, not only faces wearing a mask.")]
-Workers = Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).")]
-MaxPixels = Annotated[int | None, typer.Option(help=f"Refuse photos larger than this many pixels (default {Settings.max_pixels / 1e6:.0f} MP).")]
-Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
+Seed = Annotated[int | None, typer.Option(metavar="N", help="Seed for the per-face mask choice: same album and seed, same pictures (default 0).")]
+MaskOpt = Annotated[list[str] | None, typer.Option("--mask", metavar="NAME", help="Use this mask; repeat for several (default: every mask). See `maskalbum masks`.")]
+TagOpt = Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="Only masks with this tag: cute, scary, funny, animal, villain, japanese, fantasy; repeatable (default: any tag).")]
+MaskFile = Annotated[Path | None, typer.Option(metavar="PNG", help="Your own RGBA mask picture, used for every face (default: none; see README 'Your own mask').")]
+AnchorsFile = Annotated[Path | None, typer.Option("--anchors", metavar="JSON", help="Anchor points for --mask-file (default: inferred from the picture's opaque box).")]
+AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, or only faces wearing a mask (default: --masked-only).")]
+Workers = Annotated[int | None, typer.Option(metavar="N", help="Worker processes; 0 = all cores (default 0).")]
+MaxPixels = Annotated[int | None, typer.Option(metavar="N", help=f"Refuse photos larger than N pixels, read from the header (default {Settings.max_pixels} = {Settings.max_pixels / 1e6:.0f} MP).")]
+Detector = Annotated[str | None, typer.Option(metavar="local|rekognition", help="Face detector: local, on this machine, or rekognition, Amazon Rekognition (default: local).")]
 DetectSize = Annotated[
     int | None,
-    typer.Option("--detect-size", help=f"Finest scale (long side, px) the local detector reads windows at: {Settings.detect_long_side} default; "
-        "lower finds fewer small faces."),
+    typer.Option("--detect-size", metavar="PX", help=f"Finest scale (long side) the local detector reads windows at, 320-4096; lower finds fewer small faces (default {Settings.detect_long_side})."),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+OpenGallery = Annotated[bool, typer.Option("--open", help="Open the gallery (index.html) in your web browser when done.")]
 NotifyLine = Annotated[
     str | None,
-    typer.Option(help="LINE user ID to push a summary to when done (token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
+    typer.Option(metavar="USER_ID", help="LINE user ID to push a summary to when done (default: none; token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
 ]
 
 
@@ -64,14 +103,21 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code)
 
 
+# Settings fields whose option is not simply --<field-name>, so errors name the option the user typed.
+FLAG_NAMES = {"detect_long_side": "--detect-size", "masks": "--mask", "tags": "--tag", "anchors_file": "--anchors"}
+
+
 def settings_from(**flags):
-    return resolve({k: (tuple(v) if isinstance(v, list) else (str(v) if isinstance(v, Path) else v)) for k, v in flags.items()})
+    return resolve(
+        {k: (tuple(v) if isinstance(v, list) else (str(v) if isinstance(v, Path) else v)) for k, v in flags.items()},
+        flag_names=FLAG_NAMES,
+    )
 
 
 @app.command()
 def run(
-    album: Annotated[Path, typer.Argument(help="The album folder (searched recursively).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: <ALBUM>-masked beside the album).")] = None,
+    album: Annotated[Path, typer.Argument(metavar="ALBUM", help="The album: a folder (searched recursively), a single photo, or a .zip of an album.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default: ALBUM-masked beside the album).")] = None,
     workers: Workers = None,
     seed: Seed = None,
     mask: MaskOpt = None,
@@ -84,6 +130,7 @@ def run(
     detect_size: DetectSize = None,
     notify_line: NotifyLine = None,
     json_output: JsonOut = False,
+    open_page: OpenGallery = False,
 ) -> None:
     """Process an album on this machine: images/, manifest.csv, faces.csv and a zip in --out."""
     from batch_job.runner import run_album
@@ -113,8 +160,10 @@ def run(
             text = f"{stats['masked']} masks, {stats['errors']} errors" + (f", {stats['resumed']} reused" if stats["resumed"] else "")
             progress.update(task, advance=1, stats=text)
 
-        with progress:
-            summary = run_album(album, out_dir, settings, on_start, on_result)
+        from batch_job.source import album_input
+
+        with album_input(album) as source, progress:
+            summary = run_album(source.folder, out_dir or source.default_out, settings, on_start, on_result)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]: finished photos are kept; run the same command again to resume.")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -134,6 +183,10 @@ def run(
         _print_summary(summary)
         if line:
             console.print(f"LINE: {line}")
+    if open_page:
+        from cli.gallery_commands import open_gallery
+
+        open_gallery(Path(summary.destination))
     raise typer.Exit(summary.exit_code)
 
 
@@ -142,8 +195,8 @@ def _print_summary(summary) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (
-        ("photos", summary.photos), ("masked photos", summary.ok), ("no faces", summary.no_faces),
-        ("skipped (not photos)", summary.skipped), ("errors", summary.error), ("faces found", summary.faces_found),
+        ("photos", summary.photos), ("masked photos", summary.masked), ("no faces", summary.no_faces),
+        ("other files skipped", summary.skipped), ("errors", summary.error), ("faces found", summary.faces_found),
         ("masks painted", summary.faces_masked), ("reused from an earlier run", summary.resumed),
         ("seconds", f"{summary.seconds:.1f}"),
     ):  # fmt: skip
@@ -158,7 +211,7 @@ def _print_summary(summary) -> None:
 
 @app.command("masks")
 def masks_cmd(
-    gallery: Annotated[Path | None, typer.Option(help="Render a gallery sheet of every mask on a face to this PNG.")] = None,
+    gallery: Annotated[Path | None, typer.Option(metavar="PNG", help="Render a sheet of every mask on a face to this PNG (default: list them).")] = None,
     json_output: JsonOut = False,
 ) -> None:
     """List the monster masks (name, tags), or render a gallery sheet."""
@@ -194,3 +247,4 @@ def main() -> None:
 import cli.line_commands  # noqa: E402,F401
 import cli.aws_commands  # noqa: E402,F401
 import cli.deploy_commands  # noqa: E402,F401
+import cli.gallery_commands  # noqa: E402,F401

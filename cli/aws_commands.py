@@ -196,14 +196,19 @@ def download(
     region: Region = None,
     profile: Profile = None,
     json_output: JsonOut = False,
+    open_page: Annotated[bool, typer.Option("--open", help="Extract the zip and open the album's gallery in your web browser.")] = False,
 ) -> None:
     """Download a finished album's zip (resumes an interrupted download); --extract unpacks it."""
     try:
         settings = _album_settings(album_id, bucket, region, profile)
         root, _jobs, _region = _clients(settings)
-        result = _download(root, album_id, dest, extract, json_output)
+        result = _download(root, album_id, dest, extract or open_page, json_output)
     except MaskalbumError as exc:
         raise _fail(exc) from exc
+    if open_page and result.extracted:
+        from cli.gallery_commands import open_gallery
+
+        open_gallery(result.extracted)
     if json_output:
         out.print_json(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(result).items()}))
         return

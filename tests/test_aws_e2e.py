@@ -151,7 +151,7 @@ def test_batch_run_equals_the_local_run(aws, submitted, local_run, tmp_path):
     assert status.code == 0, status.all
     state = json.loads(status.out)
     assert state["state"] == "done"
-    assert (state["summary"]["photos"], state["summary"]["error"], state["summary"]["skipped"]) == (7, 1, 1)
+    assert (state["summary"]["files"], state["summary"]["photos"], state["summary"]["error"], state["summary"]["skipped"]) == (7, 6, 1, 1)
 
     got = cli("download", submitted["album_id"], "--dest", str(tmp_path), "--extract")
     assert got.code == 0, got.all

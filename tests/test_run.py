@@ -63,7 +63,9 @@ def test_run_album_outputs_rows_and_exit_code(album: Path, tmp_path: Path):
     result = _run(str(album), "--out", str(out), "--seed", "5", "--json")
     assert result.exit_code == 1, result.output  # broken.jpg and dangling.jpg errored
     summary = json.loads(result.stdout)
-    assert summary["photos"] == 6 and summary["error"] == 2 and summary["skipped"] == 1
+    assert summary["files"] == 6 and summary["error"] == 2 and summary["skipped"] == 1
+    assert summary["photos"] == 5  # notes.txt is a file, not a photo
+    assert summary["masked"] == 2 and summary["no_faces"] == 1
     assert _tree_digest(album) == originals  # originals untouched
 
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
@@ -94,8 +96,14 @@ def test_run_album_outputs_rows_and_exit_code(album: Path, tmp_path: Path):
 
     with zipfile.ZipFile(out / "choshi trip-masked.zip") as zf:
         names = set(zf.namelist())
-        assert names == {"manifest.csv", "faces.csv", "images/day 1/IMG_0001.jpg", "images/day 2/IMG_0001.jpg",
-                         "images/day 2/海辺 の 写真.png"}  # fmt: skip
+        assert {n for n in names if not n.startswith("thumbs/")} == {
+            "manifest.csv", "faces.csv", "index.html", "gallery-data.js", "images/day 1/IMG_0001.jpg",
+            "images/day 2/IMG_0001.jpg", "images/day 2/海辺 の 写真.png"}  # fmt: skip
+        # Before and after for the two masked photos; the unchanged PNG has one thumbnail.
+        assert {n for n in names if n.startswith("thumbs/")} == {
+            "thumbs/after/day 1/IMG_0001.jpg.jpg", "thumbs/before/day 1/IMG_0001.jpg.jpg",
+            "thumbs/after/day 2/IMG_0001.jpg.jpg", "thumbs/before/day 2/IMG_0001.jpg.jpg",
+            "thumbs/after/day 2/海辺 の 写真.png.jpg"}  # fmt: skip
         assert zf.read("images/day 1/IMG_0001.jpg") == (images / "day 1" / "IMG_0001.jpg").read_bytes()
         assert zf.read("manifest.csv") == (out / "manifest.csv").read_bytes()
         assert zf.testzip() is None
@@ -109,7 +117,7 @@ def test_rerun_reuses_finished_photos_and_is_byte_identical(album: Path, tmp_pat
     second = _run(str(album), "--out", str(out), "--seed", "9", "--json")
     summary = json.loads(second.stdout)
     # Everything is reused except the unreadable file, which is tried again (it may be back).
-    assert summary["resumed"] == summary["photos"] - 1
+    assert summary["resumed"] == summary["files"] - 1
     assert _tree_digest(out / "images") == first
     assert (out / "faces.csv").read_bytes() == faces_csv
     # A fresh output folder gives the same bytes (deterministic), a new seed may not reuse anything.
@@ -125,7 +133,7 @@ def test_changed_photo_is_redone(album: Path, tmp_path: Path):
     _run(str(album), "--out", str(out))
     (album / "day 2" / "IMG_0001.jpg").write_bytes(scene_jpeg([PersonSpec(180, asset=0)], size=(640, 480), seed=99))
     summary = json.loads(_run(str(album), "--out", str(out), "--json").stdout)
-    assert summary["resumed"] == summary["photos"] - 2  # the changed photo and the unreadable one
+    assert summary["resumed"] == summary["files"] - 2  # the changed photo and the unreadable one
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False).set_index("path")
     new_sha = hashlib.sha256((album / "day 2" / "IMG_0001.jpg").read_bytes()).hexdigest()
     assert manifest.loc["day 2/IMG_0001.jpg", "sha256"] == new_sha

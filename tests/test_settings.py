@@ -33,13 +33,19 @@ def test_env_lists_and_round_trip():
         ({"workers": -1}, {}, "workers"),
         ({}, {"MASKALBUM_SEED": "many"}, "MASKALBUM_SEED"),
         ({}, {"MASKALBUM_ALL_FACES": "perhaps"}, "true/false"),
-        ({"retry_mode": "sometimes"}, {}, "retry_mode"),
+        ({"retry_mode": "sometimes"}, {}, "--retry-mode must be standard"),
+        ({}, {"MASKALBUM_DETECT_LONG_SIDE": "100"}, "MASKALBUM_DETECT_LONG_SIDE must be between 320 and 4096 .got 100."),
         ({"link_expiry_days": 30.0}, {}, "7"),
     ],
 )
 def test_bad_values_are_usage_errors(flags, env, message):
     with pytest.raises(UsageError, match=message):
         resolve(flags, env=env, config_path=None)
+
+
+def test_errors_name_the_option_as_typed():
+    with pytest.raises(UsageError, match=r"^--detect-size must be between 320 and 4096 \(got 100\)$"):
+        resolve({"detect_long_side": 100}, env={}, config_path=None, flag_names={"detect_long_side": "--detect-size"})
 
 
 def test_bad_config_file(tmp_path):

@@ -112,7 +112,7 @@ class AlbumWatcher:
             status.children = {k: v for k, v in shard_job.get("arrayProperties", {}).get("statusSummary", {}).items() if v}
             status.links = console_links(self.region, self.root.bucket, self.album_id, *submission["jobs"].values())
         if state == "done":
-            status.files_done = status.files = int((summary or {}).get("photos", status.files))
+            status.files_done = status.files = int((summary or {}).get("files", (summary or {}).get("photos", status.files)))
             status.shards_done = status.shards
         elif submission and progress and state not in ("failed", "cancelled", "unknown"):
             self._progress(status, submission)
@@ -214,7 +214,7 @@ def list_albums(bucket_root: S3Storage, jobs: BatchJobs) -> list[AlbumListing]:
             AlbumListing(
                 album_id=album_id,
                 state=state,
-                files=int(summary["photos"]) if done else (submission or {}).get("files"),
+                files=int(summary.get("files", summary["photos"])) if done else (submission or {}).get("files"),
                 ok=int(summary["ok"]) if done else None,
                 errors=int(summary["error"]) if done else None,
                 submitted_at=(submission or {}).get("submitted_at", ""),
