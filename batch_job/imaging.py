@@ -82,8 +82,7 @@ class Photo:
             if base.format in ("JPEG", "MPO"):
                 # draft() picks the largest 1/2^k DCT scale still >= the request.
                 base.draft("RGB", (long_side, long_side))
-            base = _load(base)
-            ImageOps.exif_transpose(base, in_place=True)
+            base = _upright(_load(base), self.orientation)
         base = _to_rgb(base, self.notes if self._full is None else None)
         k = long_side / max(self.size)
         target = (max(1, round(self.size[0] * k)), max(1, round(self.size[1] * k)))
@@ -96,8 +95,7 @@ class Photo:
     def full(self) -> Image.Image:
         """The upright image at full resolution in its own mode (decoded once)."""
         if self._full is None:
-            image = _load(_open(self.data, self._max_pixels))
-            ImageOps.exif_transpose(image, in_place=True)
+            image = _upright(_load(_open(self.data, self._max_pixels)), self.orientation)
             self.info = dict(image.info)  # exif_transpose rewrote EXIF/XMP without the orientation
             self._full = image
         return self._full
@@ -201,6 +199,24 @@ def _load(image: Image.Image) -> Image.Image:
         # Truncated or corrupt data: Pillow says "image file is truncated" and friends.
         raise PhotoError(f"cannot decode {image.format or 'image'}: {exc}") from exc
     return image
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    """The image turned upright; Pillow's exif_transpose, or our own orientation when its EXIF is unreadable."""
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
+    except Exception:  # noqa: BLE001 - fuzzing: a corrupt EXIF block raises SyntaxError from deep in Pillow
+        method = _TRANSPOSE.get(orientation)
+        # The unreadable EXIF stays in info: encoding drops it with a note ("unreadable EXIF dropped").
+        return image.transpose(method) if method else image
 
 
 def _orientation(image: Image.Image) -> int:
