@@ -90,7 +90,7 @@ def _album(settings, job: JobEnv):
 
 
 def run_shard(settings, job: JobEnv) -> int:
-    from batch_job.album import shared_stems
+    from batch_job.album import OutputNames, shared_stems
     from batch_job.cloud import ALBUMS, INPUT, input_keys, shard_count, shard_slice
     from batch_job.detect.base import create_detector
     from batch_job.runner import S3_LAYOUT, WorkSpec, process_entries, write_shard
@@ -104,7 +104,7 @@ def run_shard(settings, job: JobEnv) -> int:
     # Load the detector once here so a broken model is its own exit code, not a dead worker pool.
     create_detector(settings.detector, settings)
     base = f"s3://{job.bucket}/{ALBUMS}{job.album_id}"
-    spec = WorkSpec(f"{base}/{INPUT.rstrip('/')}", base, S3_LAYOUT, settings, shared_stems(keys))
+    spec = WorkSpec(f"{base}/{INPUT.rstrip('/')}", base, S3_LAYOUT, settings, shared_stems(keys), OutputNames(keys))
     workers = worker_processes(settings)
     log.info(
         "album %s shard %d of 0..%d (attempt %d): %d files, %d processes, detector %s",

@@ -83,7 +83,9 @@ class Photo:
                 # draft() picks the largest 1/2^k DCT scale still >= the request.
                 base.draft("RGB", (long_side, long_side))
             base = _upright(_load(base), self.orientation)
-        base = _to_rgb(base, self.notes if self._full is None else None)
+        # No notes from here: a reduced copy for detection changes nothing in the output;
+        # a photo that ends up copied byte for byte was converted to nothing.
+        base = _to_rgb(base, None)
         k = long_side / max(self.size)
         target = (max(1, round(self.size[0] * k)), max(1, round(self.size[1] * k)))
         if base.size != target:

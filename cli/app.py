@@ -4,27 +4,31 @@ Exit codes (documented in the README):
   0  every photo was processed or skipped
   1  the album finished, but at least one photo errored (see manifest.csv)
   2  usage error: bad option, missing folder, unknown mask
-  3  infrastructure failure: storage, AWS, a model that does not load
-  130 interrupted (Ctrl-C); rerun the same command to resume
+  3  infrastructure failure: storage (the output folder cannot be created or written, the disk is full,
+     another run holds it), AWS, a model that does not load
+  130 interrupted (Ctrl-C, SIGINT); rerun the same command to resume
+  143 terminated (SIGTERM: what `kill`, systemd, docker stop and AWS Batch send); rerun to resume
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError
 from batch_job.settings import resolve
 
-EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 3, 130, 143
 
 app = typer.Typer(
     name="maskalbum",
@@ -59,8 +63,21 @@ NotifyLine = Annotated[
 
 def _fail(exc: Exception) -> typer.Exit:
     code = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INFRA
-    console.print(f"[bold red]error:[/] {exc}")
+    # Messages carry the user's paths: "[sunset]" or "[/]" in a name is text, not console markup.
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     return typer.Exit(code)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so the run stops the same way (finished photos kept)."""
+
+
+_signalled: list[int] = []
+
+
+def _terminate(signum, frame) -> None:
+    _signalled.append(signum)
+    raise Terminated()
 
 
 def settings_from(**flags):
@@ -103,7 +120,7 @@ def run(
 
         def on_start(total: int) -> None:
             nonlocal task
-            task = progress.add_task(album.name, total=total, stats="")
+            task = progress.add_task(escape(album.name), total=total, stats="")
 
         def on_result(record: dict, resumed: bool) -> None:
             stats["masked"] += int(record["row"]["faces_masked"])
@@ -112,15 +129,26 @@ def run(
             text = f"{stats['masked']} masks, {stats['errors']} errors" + (f", {stats['resumed']} reused" if stats["resumed"] else "")
             progress.update(task, advance=1, stats=text)
 
-        with progress:
-            summary = run_album(album, out_dir, settings, on_start, on_result)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished photos are kept; run the same command again to resume.")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        def on_notice(text: str) -> None:
+            progress.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            with progress:
+                summary = run_album(album, out_dir, settings, on_start, on_result, on_notice=on_notice)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        console.print(f"[yellow]{what}[/]: finished photos are kept; run the same command again to resume.")
+        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     except ServiceUnavailable as exc:
-        console.print(f"[bold red]error:[/] {exc}; finished photos are kept, rerun to resume.")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}; finished photos are kept, rerun to resume.", soft_wrap=True)
         raise typer.Exit(EXIT_INFRA) from None
     except MaskalbumError as exc:
+        if _signalled:  # the same SIGTERM reached the workers first: their deaths are the signal's doing
+            console.print("[yellow]terminated (SIGTERM)[/]: finished photos are kept; run the same command again to resume.")
+            raise typer.Exit(EXIT_TERMINATED) from None
         raise _fail(exc) from exc
     line = None
     if settings.notify_line:
@@ -132,12 +160,12 @@ def run(
     else:
         _print_summary(summary)
         if line:
-            console.print(f"LINE: {line}")
+            console.print(f"LINE: {escape(str(line))}")
     raise typer.Exit(summary.exit_code)
 
 
 def _print_summary(summary) -> None:
-    table = Table(title=f"maskalbum: {summary.album}", show_header=False, title_justify="left")
+    table = Table(title=f"maskalbum: {escape(summary.album)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (
@@ -149,10 +177,12 @@ def _print_summary(summary) -> None:
         table.add_row(label, str(value))
     console.print(table)
     for err in summary.errors[:10]:
-        console.print(f"  [red]error[/] {err['path']}: {err['reason']}")
+        console.print(f"  [red]error[/] {escape(err['path'])}: {escape(err['reason'])}")
     if len(summary.errors) > 10:
-        console.print(f"  ... and {len(summary.errors) - 10} more in {summary.manifest}")
-    console.print(f"zip: {summary.zip}")
+        console.print(f"  ... and {len(summary.errors) - 10} more in {escape(summary.manifest)}")
+    if summary.orphans_removed:
+        console.print(f"removed from images/: {summary.orphans_removed} output(s) of photos no longer in the album")
+    console.print(f"zip: {escape(summary.zip)}")
 
 
 @app.command("masks")
@@ -169,7 +199,7 @@ def masks_cmd(
             from masks.gallery import render_gallery
 
             render_gallery(catalog, gallery)
-            console.print(f"gallery: {gallery}")
+            console.print(f"gallery: {escape(str(gallery))}")
             return
     except MaskalbumError as exc:
         raise _fail(exc) from exc
