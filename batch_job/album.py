@@ -33,8 +33,9 @@ class Entry:
     keys): POSIX, valid UTF-8, NFC when that is unique, and unique in the album.
     ``source`` is the exact relative path on disk (a str with surrogate escapes
     for bytes that are not UTF-8); it differs from ``key`` only for macOS (NFD)
-    names and names in other encodings. ``skip`` is set for what cannot be
-    read as a file at all (a second link to a folder already included).
+    names and names in other encodings. ``skip`` is the reason for a row that is
+    not a file to read: a second link to a folder already included (status
+    ``skipped``), a folder that cannot be listed (``skip_status`` ``error``).
     """
 
     key: str
@@ -42,6 +43,7 @@ class Entry:
     source: str = ""
     note: str = ""
     skip: str = ""
+    skip_status: str = "skipped"
 
     @property
     def path(self) -> str:
@@ -76,7 +78,12 @@ def scan(album: Path, exclude: Path | None = None) -> list[Entry]:
         st = os.stat(root)
         walked[(st.st_dev, st.st_ino)] = os.path.normpath(os.path.relpath(root, album))
     skip_real = os.path.realpath(exclude) if exclude is not None else None
-    for root, dirs, files in os.walk(album, followlinks=True):
+    def unreadable(exc: OSError) -> None:
+        # A folder that cannot be listed still gets a row (its read fails with the reason).
+        if exc.filename and os.path.realpath(exc.filename) != os.path.realpath(album):
+            found.append((os.path.normpath(os.path.relpath(exc.filename, album)), -1, _FAILED + f"cannot list this folder: {exc.strerror}"))
+
+    for root, dirs, files in os.walk(album, followlinks=True, onerror=unreadable):
         rel_root = os.path.relpath(root, album)
         kept = []
         for d in sorted(d for d in dirs if not is_hidden(d)):
@@ -110,6 +117,9 @@ def scan(album: Path, exclude: Path | None = None) -> list[Entry]:
     return name_entries(found)
 
 
+_FAILED = "\0error:"  # marks a scan-time reason that is an error row, not a skipped one
+
+
 def name_entries(found: Iterable[tuple[str, int, str]]) -> list[Entry]:
     """Entries with unique text keys for relative source paths (see ``Entry``)."""
     found = [(_posix(rel), size, skip) for rel, size, skip in found]
@@ -133,7 +143,9 @@ def name_entries(found: Iterable[tuple[str, int, str]]) -> list[Entry]:
             while text in taken:
                 text, n = f"{base} ({n})", n + 1
         taken.add(text)
-        entries.append(Entry(text, size, rel if rel != text else "", note, skip))
+        failed = skip.startswith(_FAILED)
+        reason = skip.removeprefix(_FAILED)
+        entries.append(Entry(text, size, rel if rel != text else "", note, reason, "error" if failed else "skipped"))
     entries.sort(key=lambda e: e.key)
     return entries
 
@@ -268,20 +280,21 @@ class OutputNames:
         order = sorted(set(keys), key=lambda k: (unicodedata.normalize("NFC", k) != k, k))
         self.same: dict[str, str] = {}
         self.converted: dict[tuple[str, str], str] = {}
-        taken: set[str] = set()
+        self._owners: dict[str, str] = {}  # folded name -> the key it is reserved for
+        taken = self._owners
         folders = {fold(str(parent)) for k in order for parent in PurePosixPath(_safe(k)).parents if str(parent) != "."}
 
-        def claim(candidates: Iterable[str]) -> str:
+        def claim(key: str, candidates: Iterable[str]) -> str:
             for name in candidates:
                 folded = fold(name)
                 if folded not in taken and folded not in folders:
-                    taken.add(folded)
+                    taken[folded] = key
                     return name
             raise AssertionError("unreachable: numbered names never run out")  # pragma: no cover
 
         for key in order:
             safe = _safe(key)
-            self.same[key] = claim(itertools.chain([safe], (_numbered(safe, n) for n in itertools.count(2))))
+            self.same[key] = claim(key, itertools.chain([safe], (_numbered(safe, n) for n in itertools.count(2))))
         for key in order:
             own = self.same[key]
             path = PurePosixPath(own)
@@ -291,8 +304,12 @@ class OutputNames:
                     self.converted[(key, suffix)] = own
                     continue
                 self.converted[(key, suffix)] = claim(
-                    itertools.chain([stem + suffix, own + suffix], (_numbered(stem, n, suffix) for n in itertools.count(2)))
+                    key, itertools.chain([stem + suffix, own + suffix], (_numbered(stem, n, suffix) for n in itertools.count(2)))
                 )
+
+    def owner(self, name: str) -> str | None:
+        """The key ``name`` is reserved for, or None."""
+        return self._owners.get(fold(name))
 
     def output_for(self, key: str, logical: str) -> str:
         """The output name for ``key``, given what the pipeline would call it (``key`` or key with a new suffix)."""

@@ -66,13 +66,14 @@ class Photo:
         self._quantization = getattr(image, "quantization", None) if self.format == "JPEG" else None
         self._subsampling = JpegImagePlugin.get_sampling(image) if self.format == "JPEG" else -1
         self._levels: dict[int, tuple[Image.Image, float]] = {}
+        self._rgb_notes: list[str] = []
         self._full: Image.Image | None = None
 
     # -- ImageSource -------------------------------------------------------------------------
     def at_most(self, long_side: int) -> tuple[Image.Image, float]:
         """An upright RGB copy whose long side is at most ``long_side``, and its scale."""
         if long_side >= max(self.size):
-            return self.rgb(), 1.0
+            return self._upright_rgb(), 1.0
         if long_side in self._levels:
             return self._levels[long_side]
         if self._full is not None:
@@ -103,11 +104,17 @@ class Photo:
         return self._full
 
     def rgb(self) -> Image.Image:
-        """The upright full-resolution image as RGB (cached)."""
-        key = -1
-        if key not in self._levels:
-            self._levels[key] = (_to_rgb(self.full(), self.notes), 1.0)
-        return self._levels[key][0]
+        """The upright full-resolution image as RGB (cached), to paint on: its conversion goes into ``notes``."""
+        image = self._upright_rgb()
+        self.notes.extend(n for n in self._rgb_notes if n not in self.notes)
+        return image
+
+    def _upright_rgb(self) -> Image.Image:
+        # Shared by detection (no note: a photo copied byte for byte was converted
+        # to nothing) and painting (which notes what the conversion lost).
+        if -1 not in self._levels:
+            self._levels[-1] = (_to_rgb(self.full(), self._rgb_notes), 1.0)
+        return self._levels[-1][0]
 
     @property
     def has_alpha(self) -> bool:

@@ -29,7 +29,7 @@ from batch_job.album import Entry, OutputNames, scan, shared_stems
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
 from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
-from batch_job.settings import Settings, worker_count
+from batch_job.settings import Settings
 from batch_job.lock import hold
 from batch_job.storage import LocalStorage, Storage, open_storage
 from masks.catalog import MaskTemplate, load_catalog, load_user_mask
@@ -123,7 +123,9 @@ class _Worker:
         try:
             data = self.source.read(self.spec.sources.get(key, key))
         except StorageError as exc:
-            result = PhotoResult(_unreadable_row(key, str(exc), self.ctx.detector.name))
+            # The message names the exact path, which may hold bytes that are not UTF-8 (the CSV is UTF-8).
+            reason = str(exc).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            result = PhotoResult(_unreadable_row(key, reason, self.ctx.detector.name))
             return result.to_json(), False
         sha = hashlib.sha256(data).hexdigest()
         record_key = layout.record_key(key)
@@ -141,8 +143,10 @@ class _Worker:
         out = result.row.output
         if previous:
             old = previous["record"]["row"].get("output")
-            if old and old != out:
-                self.dest.delete(layout.images + old)  # a rerun with other settings renamed it
+            # A rerun with other settings renamed it; but a name that now belongs to
+            # another file (added since) is that file's to write, never to delete.
+            if old and old != out and (self.spec.names is None or self.spec.names.owner(old) in (None, key)):
+                self.dest.delete(layout.images + old)
         size = None
         if out:
             payload = result.output if result.output is not None else data
@@ -516,8 +520,8 @@ def plan_workers(settings: Settings, photos: int, memory: int | None = None, cor
     more processes than cores only add memory; measured 4x slower at 1000 on 23
     photos), by memory (WORKER_MEMORY each) and by the number of photos.
     """
-    asked = worker_count(settings)
     cores = cores or cpu_cores()
+    asked = settings.workers or cores
     memory = available_memory() if memory is None else memory
     caps = []
     if settings.detector == "local":  # Rekognition's workers wait on the network, not the CPU
@@ -535,7 +539,7 @@ def plan_workers(settings: Settings, photos: int, memory: int | None = None, cor
 
 
 def _skipped_record(entry: Entry, detector: str) -> dict:
-    row = replace(_unreadable_row(entry.key, entry.skip, detector), status="skipped", notes=entry.note)
+    row = replace(_unreadable_row(entry.key, entry.skip, detector), status=entry.skip_status, notes=entry.note)
     return PhotoResult(row).to_json()
 
 

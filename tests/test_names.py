@@ -248,3 +248,26 @@ def test_scan_is_the_same_for_str_and_for_the_files_it_lists(tmp_path: Path):
     for entry in entries:
         assert (album / entry.path).is_file()
         entry.key.encode("utf-8")  # every key is valid UTF-8 (S3 keys, CSV, zip members)
+
+
+def test_a_folder_that_cannot_be_listed_still_gets_a_row(tmp_path: Path, monkeypatch):
+    album = tmp_path / "a"
+    (album / "locked").mkdir(parents=True)
+    _write(album, "locked/x.png", _picture(1))
+    _write(album, "y.png", _picture(2))
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        # EACCES as a non-root user gets it from a chmod 000 folder (root reads through chmod).
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    out = tmp_path / "out"
+    result = _run(album, out)
+    assert result.exit_code == 1
+    rows = _manifest(out).set_index("path")
+    assert rows.loc["locked", "status"] == "error"
+    assert rows.loc["locked", "reason"] == "cannot list this folder: Permission denied"
+    assert rows.loc["y.png", "status"] == "no_faces"
