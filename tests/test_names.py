@@ -142,6 +142,7 @@ def test_case_twins_get_names_that_survive_macos_and_windows(tmp_path: Path):
 @pytest.fixture(scope="module")
 def masked_heic() -> bytes:
     jpeg = scene_jpeg([PersonSpec(180, asset=0)], size=(640, 480), seed=11)
+    import batch_job.imaging  # noqa: F401 - registers pillow-heif's HEIF writer
     buffer = io.BytesIO()
     Image.open(io.BytesIO(jpeg)).save(buffer, "HEIF", quality=90)
     return buffer.getvalue()
