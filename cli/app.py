@@ -47,7 +47,10 @@ TagOpt = Annotated[list[str] | None, typer.Option("--tag", help="Only masks with
 MaskFile = Annotated[Path | None, typer.Option(help="Your own RGBA PNG mask (see README: 'Your own mask').")]
 AnchorsFile = Annotated[Path | None, typer.Option("--anchors", help="JSON anchors for --mask-file, overriding the inferred ones.")]
 AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, not only faces wearing a mask.")]
-Workers = Annotated[int | None, typer.Option(help="Worker processes (default: one per CPU core).")]
+Workers = Annotated[
+    int | None,
+    typer.Option(help="Worker processes (default: one per CPU core). Capped by the cores, by free memory (640 MiB a worker) and by the photos."),
+]
 MaxPixels = Annotated[int | None, typer.Option(help="Refuse photos larger than this many pixels (default 256 MP).")]
 Detector = Annotated[str | None, typer.Option(help="Face detector: local (default, on this machine) or rekognition.")]
 DetectSize = Annotated[
