@@ -78,10 +78,12 @@ def scan(album: Path, exclude: Path | None = None) -> list[Entry]:
         st = os.stat(root)
         walked[(st.st_dev, st.st_ino)] = os.path.normpath(os.path.relpath(root, album))
     skip_real = os.path.realpath(exclude) if exclude is not None else None
+
     def unreadable(exc: OSError) -> None:
-        # A folder that cannot be listed still gets a row (its read fails with the reason).
+        # A folder that cannot be listed (permissions) still gets a row: an error, with the reason.
         if exc.filename and os.path.realpath(exc.filename) != os.path.realpath(album):
-            found.append((os.path.normpath(os.path.relpath(exc.filename, album)), -1, _FAILED + f"cannot list this folder: {exc.strerror}"))
+            rel = os.path.normpath(os.path.relpath(exc.filename, album))
+            found.append((rel, -1, _FAILED + f"cannot list this folder: {exc.strerror}"))
 
     for root, dirs, files in os.walk(album, followlinks=True, onerror=unreadable):
         rel_root = os.path.relpath(root, album)
@@ -92,7 +94,7 @@ def scan(album: Path, exclude: Path | None = None) -> list[Entry]:
             try:
                 st = os.stat(full)
             except OSError:
-                continue  # a dangling link to a folder: os.walk lists it with the folders, nothing to read
+                continue  # gone since it was listed (a dangling link is listed with the files)
             real = os.path.realpath(full)
             if not os.path.islink(full):
                 walked.setdefault((st.st_dev, st.st_ino), rel)

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from batch_job.album import Entry, OutputNames, scan, shared_stems
+from batch_job.album import Entry, OutputNames, scan
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
+from batch_job.lock import hold
 from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
 from batch_job.settings import Settings
-from batch_job.lock import hold
 from batch_job.storage import LocalStorage, Storage, open_storage
 from masks.catalog import MaskTemplate, load_catalog, load_user_mask
 

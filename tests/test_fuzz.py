@@ -19,6 +19,9 @@ from PIL import Image
 from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
 from bench import fuzz
 
+# Pillow warns on every corrupt EXIF block it skips; with mutated photos that is the point.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")
+
 BOUNDED = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
