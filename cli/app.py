@@ -16,6 +16,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -135,12 +136,15 @@ def run(
         def on_notice(text: str) -> None:
             progress.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
 
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        # Signal handlers can only be set from the main thread (an embedding app may call us from another).
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main else None
         try:
             with progress:
                 summary = run_album(album, out_dir, settings, on_start, on_result, on_notice=on_notice)
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main:
+                signal.signal(signal.SIGTERM, previous)
     except KeyboardInterrupt as exc:
         what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         console.print(f"[yellow]{what}[/]: finished photos are kept; run the same command again to resume.")
