@@ -100,7 +100,7 @@ def _album(settings, job: JobEnv):
 
 
 def run_shard(settings, job: JobEnv) -> int:
-    from batch_job.album import shared_stems
+    from batch_job.album import OutputNames, shared_stems
     from batch_job.detect.base import create_detector
     from batch_job.runner import WorkSpec, process_entries, write_shard
     from batch_job.s3layout import S3_LAYOUT, album_url, input_keys, input_url, shard_count, shard_slice
@@ -114,7 +114,12 @@ def run_shard(settings, job: JobEnv) -> int:
     # Load the detector once here so a broken model is its own exit code, not a dead worker pool.
     create_detector(settings.detector, settings)
     spec = WorkSpec(
-        input_url(job.bucket, job.album_id), album_url(job.bucket, job.album_id), S3_LAYOUT, settings, shared_stems(keys)
+        input_url(job.bucket, job.album_id),
+        album_url(job.bucket, job.album_id),
+        S3_LAYOUT,
+        settings,
+        shared_stems(keys),
+        OutputNames(keys),
     )
     workers = worker_processes(settings)
     log.info(

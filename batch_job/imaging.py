@@ -65,13 +65,14 @@ class Photo:
         self._quantization = getattr(image, "quantization", None) if self.format == "JPEG" else None
         self._subsampling = JpegImagePlugin.get_sampling(image) if self.format == "JPEG" else -1
         self._levels: dict[int, tuple[Image.Image, float]] = {}
+        self._rgb_notes: list[str] = []
         self._full: Image.Image | None = None
 
     # -- ImageSource -------------------------------------------------------------------------
     def at_most(self, long_side: int) -> tuple[Image.Image, float]:
         """An upright RGB copy whose long side is at most ``long_side``, and its scale."""
         if long_side >= max(self.size):
-            return self.rgb(), 1.0
+            return self._upright_rgb(), 1.0
         if long_side in self._levels:
             return self._levels[long_side]
         if self._full is not None:
@@ -81,9 +82,10 @@ class Photo:
             if base.format in ("JPEG", "MPO"):
                 # draft() picks the largest 1/2^k DCT scale still >= the request.
                 base.draft("RGB", (long_side, long_side))
-            base = _load(base)
-            ImageOps.exif_transpose(base, in_place=True)
-        base = _to_rgb(base, self.notes if self._full is None else None)
+            base = _upright(_load(base), self.orientation)
+        # No notes from here: a reduced copy for detection changes nothing in the output;
+        # a photo that ends up copied byte for byte was converted to nothing.
+        base = _to_rgb(base, None)
         k = long_side / max(self.size)
         target = (max(1, round(self.size[0] * k)), max(1, round(self.size[1] * k)))
         if base.size != target:
@@ -100,18 +102,23 @@ class Photo:
     def full(self) -> Image.Image:
         """The upright image at full resolution in its own mode (decoded once)."""
         if self._full is None:
-            image = _load(_open(self.data, self._max_pixels))
-            ImageOps.exif_transpose(image, in_place=True)
+            image = _upright(_load(_open(self.data, self._max_pixels)), self.orientation)
             self.info = dict(image.info)  # exif_transpose rewrote EXIF/XMP without the orientation
             self._full = image
         return self._full
 
     def rgb(self) -> Image.Image:
-        """The upright full-resolution image as RGB (cached)."""
-        key = -1
-        if key not in self._levels:
-            self._levels[key] = (_to_rgb(self.full(), self.notes), 1.0)
-        return self._levels[key][0]
+        """The upright full-resolution image as RGB (cached), to paint on: its conversion goes into ``notes``."""
+        image = self._upright_rgb()
+        self.notes.extend(n for n in self._rgb_notes if n not in self.notes)
+        return image
+
+    def _upright_rgb(self) -> Image.Image:
+        # Shared by detection (no note: a photo copied byte for byte was converted
+        # to nothing) and painting (which notes what the conversion lost).
+        if -1 not in self._levels:
+            self._levels[-1] = (_to_rgb(self.full(), self._rgb_notes), 1.0)
+        return self._levels[-1][0]
 
     @property
     def has_alpha(self) -> bool:
@@ -205,6 +212,24 @@ def _load(image: Image.Image) -> Image.Image:
         # Truncated or corrupt data: Pillow says "image file is truncated" and friends.
         raise PhotoError(f"cannot decode {image.format or 'image'}: {exc}") from exc
     return image
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    """The image turned upright; Pillow's exif_transpose, or our own orientation when its EXIF is unreadable."""
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+        return image
+    except Exception:  # noqa: BLE001 - fuzzing: a corrupt EXIF block raises SyntaxError from deep in Pillow
+        method = _TRANSPOSE.get(orientation)
+        # The unreadable EXIF stays in info: encoding drops it with a note ("unreadable EXIF dropped").
+        return image.transpose(method) if method else image
 
 
 def _orientation(image: Image.Image) -> int:

@@ -9,6 +9,7 @@ open their own clients.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import io
 import json
@@ -19,17 +20,18 @@ import signal
 import time
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from batch_job.album import Entry, scan, shared_stems
+from batch_job.album import Entry, OutputNames, scan
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
 from batch_job.gallery import THUMBS, thumb_files, write_gallery
+from batch_job.lock import hold
 from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
-from batch_job.settings import Settings, worker_count
+from batch_job.settings import Settings
 from batch_job.storage import LocalStorage, Storage, open_storage
 from masks.catalog import MaskTemplate, load_catalog, load_user_mask
 
@@ -52,7 +54,7 @@ class Layout:
     root: str = ""  # the folder holding images/: the gallery (index.html, thumbs/) goes there
 
     def record_key(self, key: str) -> str:
-        return self.records + hashlib.sha1(key.encode()).hexdigest() + ".json"
+        return self.records + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest() + ".json"
 
     def shard_key(self, index: int, kind: str = "manifest") -> str:
         return f"{self.shards}{index:05d}.csv" if kind == "manifest" else f"{self.shards}{index:05d}-faces.csv"
@@ -74,6 +76,11 @@ class WorkSpec:
     layout: Layout
     settings: Settings
     shared: frozenset[str]
+    # Output names decided for the whole album (None: the pipeline's own names).
+    names: OutputNames | None = None
+    # key -> exact relative path, where they differ (NFD names, names not in UTF-8).
+    sources: dict[str, str] = field(default_factory=dict)
+    name_notes: dict[str, str] = field(default_factory=dict)
 
 
 def build_pool(settings: Settings) -> tuple[MaskTemplate, ...]:
@@ -109,23 +116,32 @@ class _Worker:
         """Process one photo (or reuse a finished one); returns (record, resumed)."""
         layout = self.spec.layout
         try:
-            data = self.source.read(key)
+            data = self.source.read(self.spec.sources.get(key, key))
         except StorageError as exc:
-            result = PhotoResult(_unreadable_row(key, str(exc), self.ctx.detector.name))
+            # The message names the exact path, which may hold bytes that are not UTF-8 (the CSV is UTF-8).
+            reason = str(exc).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            result = PhotoResult(_unreadable_row(key, reason, self.ctx.detector.name))
             return result.to_json(), False
         sha = hashlib.sha256(data).hexdigest()
         record_key = layout.record_key(key)
         previous = self._previous(record_key)
         if previous and previous.get("sha256") == sha and previous.get("fingerprint") == self.fingerprint:
             out = previous["record"]["row"]["output"]
-            if not out or self.dest.size(layout.images + out) == previous.get("output_bytes"):
+            # Another file added or removed can move this one's output name: then it is written again.
+            planned = self._output_name(key, previous.get("logical", out))
+            if out == planned and (not out or self.dest.size(layout.images + out) == previous.get("output_bytes")):
                 return previous["record"], True
         result = process_photo(key, data, self.ctx)
+        logical = result.row.output
+        note = "; ".join(n for n in (result.row.notes, self.spec.name_notes.get(key, "")) if n)
+        result.row = replace(result.row, output=self._output_name(key, logical), notes=note)
         out = result.row.output
         if previous:
             old = previous["record"]["row"].get("output")
-            if old and old != out:
-                self.dest.delete(layout.images + old)  # a rerun with other settings renamed it
+            # A rerun with other settings renamed it; but a name that now belongs to
+            # another file (added since) is that file's to write, never to delete.
+            if old and old != out and (self.spec.names is None or self.spec.names.owner(old) in (None, key)):
+                self.dest.delete(layout.images + old)
         size = None
         if out:
             payload = result.output if result.output is not None else data
@@ -137,10 +153,15 @@ class _Worker:
         # Written after the image: a record on disk means its image is complete.
         self.dest.write(
             record_key,
-            json.dumps({"sha256": sha, "fingerprint": self.fingerprint, "output_bytes": size, "record": record}).encode(),
+            json.dumps(
+                {"sha256": sha, "fingerprint": self.fingerprint, "output_bytes": size, "logical": logical, "record": record}
+            ).encode(),
             "application/json",
         )
         return record, False
+
+    def _output_name(self, key: str, logical: str) -> str:
+        return self.spec.names.output_for(key, logical) if self.spec.names else logical
 
     def _previous(self, record_key: str) -> dict | None:
         try:
@@ -290,6 +311,11 @@ class Summary:
     zip: str = ""
     manifest: str = ""
     errors: list[dict] = field(default_factory=list)
+    # What the run did besides the photos, one line each (workers capped, outputs of
+    # removed photos deleted, a lock taken over from a killed run).
+    notices: list[str] = field(default_factory=list)
+    orphans_removed: int = 0
+    workers: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -377,8 +403,6 @@ def check_output_location(album: Path, out: Path) -> None:
         raise UsageError(f"--out {out} is inside the album {album}: choose a folder outside it")
     if a.is_relative_to(o):
         raise UsageError(f"--out {out} contains the album {album}: choose a folder beside it")
-    if o.exists() and not o.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
 
 
 def run_album(
@@ -387,37 +411,171 @@ def run_album(
     settings: Settings,
     on_start: Callable[[int], None] | None = None,
     on_result: ResultCallback | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> Summary:
-    """``maskalbum run``: the whole album as one shard on this machine, then finalize."""
+    """``maskalbum run``: the whole album as one shard on this machine, then finalize.
+
+    The output folder is locked for the run (batch_job/lock.py). A failure to
+    write it raises StorageError after writing the rows finished so far to
+    manifest.csv where it still can; every finished photo is resumed by a rerun.
+    """
     started = time.perf_counter()
-    entries: list[Entry] = scan(album)
     out = out or default_output(album)
     check_output_location(album, out)
+    entries: list[Entry] = scan(album, exclude=out)
     # Bad --mask / --tag / --mask-file / --detector fail here, before any work.
     build_pool(settings)
     detector_factory(settings.detector)
+    notices: list[str] = []
+
+    def notice(text: str) -> None:
+        notices.append(text)
+        if on_notice:
+            on_notice(text)
+
     dest = LocalStorage(out)
-    dest.root.mkdir(parents=True, exist_ok=True)
-    dest.remove_stale_temp_files()
-    layout = local_layout(album.resolve().name)
-    spec = WorkSpec(str(album.resolve()), str(out.resolve()), layout, settings, shared_stems(e.key for e in entries))
-    if on_start:
-        on_start(len(entries))
-    resumed = 0
+    dest.create()
+    with hold(dest.root) as lock:
+        if lock.taken_over:
+            notice(f"took over the lock of a run that no longer runs ({lock.taken_over.describe()})")
+        dest.remove_stale_temp_files()
+        layout = local_layout(album.resolve().name)
+        keys = [e.key for e in entries if not e.skip]
+        spec = WorkSpec(
+            str(album.resolve()), str(out.resolve()), layout, settings, frozenset(),
+            names=OutputNames(e.key for e in entries),
+            sources={e.key: e.source for e in entries if e.source},
+            name_notes={e.key: e.note for e in entries if e.note},
+        )  # fmt: skip
+        workers, why = plan_workers(settings, len(keys))
+        if why:
+            notice(why)
+        if on_start:
+            on_start(len(entries))
+        resumed = 0
+        finished: list[dict] = [_skipped_record(e, settings.detector) for e in entries if e.skip]
 
-    def counted(record: dict, was_resumed: bool) -> None:
-        nonlocal resumed
-        resumed += was_resumed
-        if on_result:
-            on_result(record, was_resumed)
+        def counted(record: dict, was_resumed: bool) -> None:
+            nonlocal resumed
+            resumed += was_resumed
+            finished.append(record)
+            if on_result:
+                on_result(record, was_resumed)
 
-    keys = [e.key for e in entries]
-    records = process_entries(keys, spec, worker_count(settings), counted)
-    # The local run is one shard; remove shards from an earlier, differently-sized run.
-    for key in list(dest.list(layout.shards)):
-        dest.delete(key)
-    write_shard(dest, layout, 0, records)
-    summary = finalize(dest, layout, album.resolve().name)
+        for record in list(finished):
+            if on_result:
+                on_result(record, False)
+        try:
+            process_entries(keys, spec, workers, counted)
+        except StorageError as exc:
+            kept = _write_partial(dest, layout, finished)
+            raise StorageError(f"{exc}. {kept}") from exc
+        # The local run is one shard; remove shards from an earlier, differently-sized run.
+        for key in list(dest.list(layout.shards)):
+            dest.delete(key)
+        write_shard(dest, layout, 0, sorted(finished, key=lambda r: r["row"]["path"]))
+        summary = finalize(dest, layout, album.resolve().name)
+        removed = remove_orphans(dest, layout, entries, {r["row"]["output"] for r in finished})
+        if removed:
+            notice(f"removed {removed} output(s) of photos no longer in the album from images/")
     summary.resumed = resumed
+    summary.orphans_removed = removed
+    summary.workers = workers
+    summary.notices = notices
     summary.seconds = round(time.perf_counter() - started, 2)
     return summary
+
+
+# Peak RSS of one worker in the worst case measured (every photo read whole at
+# 2048 px, 12 MP photos; bench/RESULTS.md): 639 MiB. A worker more than memory
+# allows would be killed by the OOM killer (a dead pool) or swap the machine.
+WORKER_MEMORY = 640 << 20
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still use: MemAvailable, or the cgroup's limit if lower (containers)."""
+    found = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
+        try:
+            top = Path(limit).read_text().strip()
+            if top != "max" and int(top) < 1 << 60:
+                found.append(int(top) - int(Path(usage).read_text().strip()))
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
+
+
+def cpu_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def plan_workers(settings: Settings, photos: int, memory: int | None = None, cores: int | None = None) -> tuple[int, str]:
+    """Worker processes for a local run, and why fewer than asked ("" when as asked).
+
+    Capped by the CPU cores this process may use (the local detector is CPU-bound:
+    more processes than cores only add memory; measured 4x slower at 1000 on 23
+    photos), by memory (WORKER_MEMORY each) and by the number of photos.
+    """
+    cores = cores or cpu_cores()
+    asked = settings.workers or cores
+    memory = available_memory() if memory is None else memory
+    caps = []
+    if settings.detector == "local":  # Rekognition's workers wait on the network, not the CPU
+        caps.append((cores, f"{cores} CPU core{'s' if cores != 1 else ''}"))
+    if memory is not None:
+        caps.append((max(1, memory // WORKER_MEMORY), f"{memory / (1 << 30):.1f} GiB of memory free at ~{WORKER_MEMORY >> 20} MiB a worker"))
+    n, why = asked, ""
+    for cap, reason in caps:
+        if cap < n:
+            n, why = cap, reason
+    n = max(1, min(n, photos)) if photos else 1
+    if settings.workers and n < asked and why:
+        return n, f"--workers {asked} capped to {n} ({why})"
+    return n, ""
+
+
+def _skipped_record(entry: Entry, detector: str) -> dict:
+    row = replace(_unreadable_row(entry.key, entry.skip, detector), status=entry.skip_status, notes=entry.note)
+    return PhotoResult(row).to_json()
+
+
+def _write_partial(dest: LocalStorage, layout: Layout, records: list[dict]) -> str:
+    """After a write failure: the rows finished so far into manifest.csv, if the disk still takes them."""
+    rows = pd.DataFrame([r["row"] for r in records], columns=MANIFEST_COLUMNS).sort_values("path", kind="stable")
+    faces = pd.DataFrame([f for r in records for f in r["faces"]], columns=FACES_COLUMNS)
+    try:
+        dest.write(layout.manifest, rows.to_csv(index=False).encode(), "text/csv")
+        dest.write(layout.faces, faces.to_csv(index=False).encode(), "text/csv")
+    except StorageError:
+        return f"The {len(records)} photos finished are kept in images/ and are resumed by a rerun"
+    return f"The {len(records)} rows finished so far are in {dest.describe(layout.manifest)}; a rerun resumes the rest"
+
+
+def remove_orphans(dest: LocalStorage, layout: Layout, entries: list[Entry], outputs: set[str]) -> int:
+    """Delete images/ files and records that no file of the album owns any more; returns images removed."""
+    removed = 0
+    for key in list(dest.list(layout.images)):
+        if key[len(layout.images) :] not in outputs:
+            dest.delete(key)
+            removed += 1
+    records = {layout.record_key(e.key) for e in entries}
+    for key in list(dest.list(layout.records)):
+        if key not in records:
+            dest.delete(key)
+    # Folders emptied by the removals go too (deepest first).
+    images = dest.root / layout.images
+    for folder in sorted((p for p in images.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    return removed

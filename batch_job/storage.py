@@ -9,6 +9,7 @@ upload is atomic by itself.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import tempfile
@@ -116,11 +117,39 @@ def open_storage(url: str) -> Storage:
     return factory(url)
 
 
+def explain(exc: OSError, path: Path) -> str:
+    """An OSError as a sentence a user can act on (which path, and what to do)."""
+    reason = exc.strerror or str(exc)
+    hints = {
+        errno.ENOSPC: "the disk is full: free space and rerun to resume",
+        errno.EDQUOT: "the disk quota is used up: free space and rerun to resume",
+        errno.EROFS: "the file system is read-only: choose another --out",
+        errno.EACCES: "permission denied: choose another --out or fix the folder's permissions",
+        errno.EPERM: "not permitted: choose another --out or fix the folder's permissions",
+    }
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        for parent in [path, *path.parents]:
+            if parent.exists() and not parent.is_dir():
+                return f"{reason} ({parent} is a file, in the way of a folder)"
+    if exc.errno in hints:
+        return f"{reason} ({hints[exc.errno]})"
+    return reason
+
+
 class LocalStorage:
     """A folder on this machine."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    def create(self) -> None:
+        """Make the root folder (and its parents); StorageError with the reason when it cannot be."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the output folder {self.root}: {explain(exc, self.root)}") from exc
+        if not self.root.is_dir():
+            raise StorageError(f"cannot create the output folder {self.root}: a file is in the way")
 
     def path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -160,8 +189,12 @@ class LocalStorage:
                     yield key
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.path(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot delete {self.describe(key)}: {explain(exc, self.path(key))}") from exc
 
     @contextlib.contextmanager
     def open_read(self, key: str) -> Iterator[BinaryIO]:
@@ -179,7 +212,7 @@ class LocalStorage:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name[:40]}{TEMP_MARK}", dir=target.parent)
         except OSError as exc:
-            raise StorageError(f"cannot write {self.describe(key)}: {exc.strerror or exc}") from exc
+            raise StorageError(f"cannot write {self.describe(key)}: {explain(exc, target.parent)}") from exc
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh
@@ -187,9 +220,12 @@ class LocalStorage:
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)  # atomic on POSIX: the old file or the whole new one
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError):
+                # A full disk shows up here (write, fsync or close), not at mkstemp.
+                raise StorageError(f"cannot write {self.describe(key)}: {explain(exc, target)}") from exc
             raise
 
     def remove_stale_temp_files(self) -> int:

@@ -4,20 +4,25 @@ Exit codes (documented in the README):
   0  every photo was processed or skipped
   1  the album finished, but at least one photo errored (see manifest.csv)
   2  usage error: bad option, missing folder, unknown mask
-  3  infrastructure failure: storage, AWS, a model that does not load
-  130 interrupted (Ctrl-C); rerun the same command to resume
+  3  infrastructure failure: storage (the output folder cannot be created or written, the disk is full,
+     another run holds it), AWS, a model that does not load
+  130 interrupted (Ctrl-C, SIGINT); rerun the same command to resume
+  143 terminated (SIGTERM: what `kill`, systemd, docker stop and AWS Batch send); rerun to resume
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -25,7 +30,7 @@ from typer.core import TyperGroup
 from batch_job.errors import MaskalbumError, ServiceUnavailable, UsageError
 from batch_job.settings import Settings, resolve
 
-EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_PHOTO_ERRORS, EXIT_USAGE, EXIT_INFRA, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 3, 130, 143
 
 
 class _Group(TyperGroup):
@@ -82,7 +87,7 @@ TagOpt = Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="
 MaskFile = Annotated[Path | None, typer.Option(metavar="PNG", help="Your own RGBA mask picture, used for every face (default: none; see README 'Your own mask').")]
 AnchorsFile = Annotated[Path | None, typer.Option("--anchors", metavar="JSON", help="Anchor points for --mask-file (default: inferred from the picture's opaque box).")]
 AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, or only faces wearing a mask (default: --masked-only).")]
-Workers = Annotated[int | None, typer.Option(metavar="N", help="Worker processes; 0 = all cores (default 0).")]
+Workers = Annotated[int | None, typer.Option(metavar="N", help="Worker processes; 0 = all cores (default 0). Capped by the cores, by free memory (640 MiB a worker) and by the photos.")]
 MaxPixels = Annotated[int | None, typer.Option(metavar="N", help=f"Refuse photos larger than N pixels, read from the header (default {Settings.max_pixels} = {Settings.max_pixels / 1e6:.0f} MP).")]
 Detector = Annotated[str | None, typer.Option(metavar="local|rekognition", help="Face detector: local, on this machine, or rekognition, Amazon Rekognition (default: local).")]
 DetectSize = Annotated[
@@ -99,12 +104,25 @@ NotifyLine = Annotated[
 
 def _fail(exc: Exception) -> typer.Exit:
     code = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_INFRA
-    console.print(f"[bold red]error:[/] {exc}")
+    # Messages carry the user's paths: "[sunset]" or "[/]" in a name is text, not console markup.
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     return typer.Exit(code)
 
 
 # Settings fields whose option is not simply --<field-name>, so errors name the option the user typed.
 FLAG_NAMES = {"detect_long_side": "--detect-size", "masks": "--mask", "tags": "--tag", "anchors_file": "--anchors"}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so the run stops the same way (finished photos kept)."""
+
+
+_signalled: list[int] = []
+
+
+def _terminate(signum, frame) -> None:
+    _signalled.append(signum)
+    raise Terminated()
 
 
 def settings_from(**flags):
@@ -151,7 +169,7 @@ def run(
 
         def on_start(total: int) -> None:
             nonlocal task
-            task = progress.add_task(album.name, total=total, stats="")
+            task = progress.add_task(escape(album.name), total=total, stats="")
 
         def on_result(record: dict, resumed: bool) -> None:
             stats["masked"] += int(record["row"]["faces_masked"])
@@ -160,17 +178,33 @@ def run(
             text = f"{stats['masked']} masks, {stats['errors']} errors" + (f", {stats['resumed']} reused" if stats["resumed"] else "")
             progress.update(task, advance=1, stats=text)
 
+        def on_notice(text: str) -> None:
+            progress.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
+
         from batch_job.source import album_input
 
-        with album_input(album) as source, progress:
-            summary = run_album(source.folder, out_dir or source.default_out, settings, on_start, on_result)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]: finished photos are kept; run the same command again to resume.")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        # Signal handlers can only be set from the main thread (an embedding app may call us from another).
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main else None
+        try:
+            with album_input(album) as source, progress:
+                summary = run_album(
+                    source.folder, out_dir or source.default_out, settings, on_start, on_result, on_notice=on_notice
+                )
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        console.print(f"[yellow]{what}[/]: finished photos are kept; run the same command again to resume.")
+        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     except ServiceUnavailable as exc:
-        console.print(f"[bold red]error:[/] {exc}; finished photos are kept, rerun to resume.")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}; finished photos are kept, rerun to resume.", soft_wrap=True)
         raise typer.Exit(EXIT_INFRA) from None
     except MaskalbumError as exc:
+        if _signalled:  # the same SIGTERM reached the workers first: their deaths are the signal's doing
+            console.print("[yellow]terminated (SIGTERM)[/]: finished photos are kept; run the same command again to resume.")
+            raise typer.Exit(EXIT_TERMINATED) from None
         raise _fail(exc) from exc
     line = None
     if settings.notify_line:
@@ -182,7 +216,7 @@ def run(
     else:
         _print_summary(summary)
         if line:
-            console.print(f"LINE: {line}")
+            console.print(f"LINE: {escape(str(line))}")
     if open_page:
         from cli.gallery_commands import open_gallery
 
@@ -191,7 +225,7 @@ def run(
 
 
 def _print_summary(summary) -> None:
-    table = Table(title=f"maskalbum: {summary.album}", show_header=False, title_justify="left")
+    table = Table(title=f"maskalbum: {escape(summary.album)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     for label, value in (
@@ -203,10 +237,12 @@ def _print_summary(summary) -> None:
         table.add_row(label, str(value))
     console.print(table)
     for err in summary.errors[:10]:
-        console.print(f"  [red]error[/] {err['path']}: {err['reason']}")
+        console.print(f"  [red]error[/] {escape(err['path'])}: {escape(err['reason'])}")
     if len(summary.errors) > 10:
-        console.print(f"  ... and {len(summary.errors) - 10} more in {summary.manifest}")
-    console.print(f"zip: {summary.zip}")
+        console.print(f"  ... and {len(summary.errors) - 10} more in {escape(summary.manifest)}")
+    if summary.orphans_removed:
+        console.print(f"removed from images/: {summary.orphans_removed} output(s) of photos no longer in the album")
+    console.print(f"zip: {escape(summary.zip)}")
 
 
 @app.command("masks")
@@ -223,7 +259,7 @@ def masks_cmd(
             from masks.gallery import render_gallery
 
             render_gallery(catalog, gallery)
-            console.print(f"gallery: {gallery}")
+            console.print(f"gallery: {escape(str(gallery))}")
             return
     except MaskalbumError as exc:
         raise _fail(exc) from exc

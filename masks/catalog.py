@@ -288,6 +288,9 @@ def load_user_mask(path: Path, anchors_path: Path | None = None) -> MaskTemplate
         image.load()
     except BadMaskFile:
         raise
+    except Image.UnidentifiedImageError as exc:
+        # Pillow names the BytesIO it was given ("<_io.BytesIO object at 0x...>"): say it in our words.
+        raise BadMaskFile(f"mask file {path} is not an image Pillow can read (PNG with transparency expected)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise BadMaskFile(f"mask file {path} is not a readable image: {exc}") from exc
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from batch_job.errors import StorageError, UsageError
 from masks.catalog import Catalog, MaskTemplate
 
 # Rear Admiral Grace Hopper, US Navy portrait (public domain), as shipped in
@@ -35,6 +36,10 @@ def render_on_face(templates: list[MaskTemplate]) -> list[Image.Image]:
 
 
 def render_gallery(catalog: Catalog, out: Path) -> Path:
+    # Checked before the (slow) rendering: an unknown extension is a usage error, not a traceback at save.
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
+        raise UsageError(f"--gallery {out}: unknown image extension {out.suffix or '(none)'!r}; use .png, .jpg or .webp")
     templates = list(catalog.masks)
     tiles = render_on_face(templates)
     tw, th = tiles[0].size
@@ -51,6 +56,11 @@ def render_gallery(catalog: Catalog, out: Path) -> Path:
         sheet.paste(tile, (x, y))
         draw.text((x + 10, y + th + 4), template.name, fill=(240, 240, 240), font=font)
         draw.text((x + 10, y + th + 24), ", ".join(template.tags), fill=(170, 170, 180), font=ImageFont.load_default())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(out)
+    except OSError as exc:
+        from batch_job.storage import explain
+
+        raise StorageError(f"cannot write the gallery {out}: {explain(exc, out.parent)}") from exc
     return out

@@ -87,7 +87,7 @@ def plan_album(album: Path, threads: int = 4) -> AlbumPlan:
             raise UsageError(f"path too long for an S3 key (1,024 bytes): {entry.key}")
 
     def hashed(entry) -> LocalFile:
-        path = album / entry.key
+        path = album / entry.path  # the exact name on disk (NFD, not UTF-8) behind the key
         try:
             return LocalFile(entry.key, path, path.stat().st_size, sha256_file(path))
         except OSError:

@@ -99,7 +99,16 @@ class Face:
 
     @property
     def has_landmarks(self) -> bool:
-        return all(name in self.landmarks for name in REQUIRED_LANDMARKS)
+        """Every landmark the fitting needs is there, finite, with the eyes at least a pixel apart.
+
+        Degenerate landmarks (all on one point, off at infinity) cannot orient a
+        mask; such a face is treated like one without landmarks (fuzzing found them).
+        """
+        if not all(name in self.landmarks for name in REQUIRED_LANDMARKS):
+            return False
+        if not all(math.isfinite(self.landmarks[n].x) and math.isfinite(self.landmarks[n].y) for n in REQUIRED_LANDMARKS):
+            return False
+        return self.eye_distance >= 1.0
 
     @property
     def eye_distance(self) -> float:

@@ -444,7 +444,7 @@ class LocalDetector:
         if max(image.size) <= CLOSEUP_LONG_SIDE * 1.25:
             return []
         k = CLOSEUP_LONG_SIDE / max(image.size)
-        small = image.resize((round(image.width * k), round(image.height * k)), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        small = image.resize((max(1, round(image.width * k)), max(1, round(image.height * k))), Image.Resampling.BILINEAR, reducing_gap=2.0)
         return [(c, scale * k) for c in self._centerface(small)]
 
     def _survey_and_zoom(self, source: ImageSource, fine: float) -> list[tuple[Candidate, float]]:
