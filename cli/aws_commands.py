@@ -20,7 +20,9 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError
-from cli.app import AllFaces, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, _fail, app, console, out, settings_from
+from cli.common import AllFaces, JsonOut, MaskOpt, NotifyLine, Seed, TagOpt, console, fail, out, settings_from
+
+app = typer.Typer()
 
 Bucket = Annotated[str | None, typer.Option(help="S3 bucket that holds the albums.")]
 Region = Annotated[str | None, typer.Option(help="AWS region (default: boto3's chain: AWS_REGION, the profile).")]
@@ -159,7 +161,7 @@ def submit(
         status = _follow(watcher, cloud.Poll(first=poll_seconds, most=max(poll_seconds, 30.0)), json_output)
         result = _download(root, submission.album_id, dest, False, json_output)
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     _print_done(submission, status, result, json_output)
     raise typer.Exit(1 if (status.summary or {}).get("error") else 0)
 
@@ -180,7 +182,7 @@ def status(
         root, jobs, region_name = _clients(settings)
         result = cloud.AlbumWatcher(root, jobs, album_id, region_name).status()
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if json_output:
         out.print_json(json.dumps(result.to_json()))
         return
@@ -204,7 +206,7 @@ def download(
         root, _jobs, _region = _clients(settings)
         result = _download(root, album_id, dest, extract or open_page, json_output)
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if open_page and result.extracted:
         from cli.gallery_commands import open_gallery
 
@@ -235,7 +237,7 @@ def albums(
         root, jobs, _region = _clients(settings)
         listing = cloud.list_albums(root, jobs)
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if json_output:
         out.print_json(json.dumps([asdict(a) | {"age": _age(a.submitted_at)} for a in listing]))
         return
@@ -286,7 +288,7 @@ def cancel(
         root, jobs, _region = _clients(settings)
         result = cancel_album(root, jobs, album_id)
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     if json_output:
         out.print_json(json.dumps(asdict(result)))
         return
@@ -332,7 +334,7 @@ def logs(
                 break
             time.sleep(poll_seconds)
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
 
 
 @app.command("register-job-definition", rich_help_panel="AWS")
@@ -370,7 +372,7 @@ def register_job_definition(
             return
         arn, reused = jobdef.register(definition, BatchJobs(batch_client(settings)))
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     out.print(f"{'reused' if reused else 'registered'}: {arn}")
 
 

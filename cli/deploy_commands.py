@@ -11,7 +11,9 @@ from PIL import Image
 from rich.table import Table
 
 from batch_job.errors import MaskalbumError, UsageError
-from cli.app import _fail, app, console, out, settings_from
+from cli.common import console, fail, out, settings_from
+
+app = typer.Typer()
 
 Stack = Annotated[str | None, typer.Option("--stack", help="CloudFormation stack name (default: maskalbum).")]
 Region = Annotated[str | None, typer.Option(help="AWS region (default: boto3's chain: AWS_REGION, the profile).")]
@@ -98,7 +100,7 @@ def deploy(
         path = _config_path()
         d.write_config(path, stack_values.settings())
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     out.print(f"\n[bold]config written:[/] {path}")
     for key, value in sorted(stack_values.settings().items()):
         out.print(f"  {key} = {value}")
@@ -138,7 +140,7 @@ def destroy(
         for event in d.destroy(clients("cloudformation"), clients("s3"), clients("ecr"), values, delete_albums):
             console.print(f"  {event.status:<22} {event.logical_id}")
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     out.print(f"deleted {what}")
     if not delete_albums and bucket:
         out.print(f"kept the bucket {bucket} (delete it with `maskalbum destroy --delete-albums` before destroying, or in the console)")
@@ -156,7 +158,7 @@ def doctor(
     try:
         settings, region_name, clients = _session(stack, region, profile)
     except UsageError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     probe = io.BytesIO()
     Image.new("RGB", (80, 80), (128, 128, 128)).save(probe, "JPEG")
     checks = d.doctor(clients, settings, region_name, probe.getvalue())

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from batch_job.errors import MaskalbumError
-from cli.app import OpenGallery, _fail, app, console
+from cli.common import OpenGallery, console, fail
+
+app = typer.Typer()
 
 
 def open_gallery(folder: Path) -> None:
@@ -34,7 +36,7 @@ def gallery_cmd(
     try:
         page = rebuild(out_dir)
     except MaskalbumError as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     console.print(f"gallery: {page}")
     if open_page:
         open_gallery(out_dir)

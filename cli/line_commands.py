@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from batch_job.errors import MaskalbumError
-from cli.app import _fail, app, console, settings_from
+from cli.common import console, fail, settings_from
+
+app = typer.Typer()
 
 DEFAULT_STORAGE = "maskalbum-line"
 
@@ -45,7 +47,7 @@ def line_bot(
         bot = build_bot(settings)
         server = make_server(bot, host, port)
     except (MaskalbumError, OSError) as exc:
-        raise _fail(exc) from exc
+        raise fail(exc) from exc
     logging.getLogger("batch_job").setLevel(logging.INFO)
     address, bound = server.server_address[:2]
     address = address.decode() if isinstance(address, bytes) else address

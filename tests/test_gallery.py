@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from batch_job.gallery import THUMB_PX, gallery_data, render_index, thumbnail
 from batch_job.pipeline import process_photo
 from cli.app import app
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 from helpers import encode, gradient_image, scene_jpeg
 
 runner = CliRunner()

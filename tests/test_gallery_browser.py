@@ -17,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from bench.browser import chromium_path
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 from cli.app import app
 from helpers import encode, gradient_image, scene_jpeg
 

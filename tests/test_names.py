@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from batch_job.album import OutputNames, fold, readable_key, scan
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 from cli.app import app
 from helpers import encode, gradient_image, scene_jpeg
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from batch_job.runner import WORKER_MEMORY, plan_workers
 from batch_job.settings import Settings
-from bench.synth import PersonSpec
+from testing.synth import PersonSpec
 from cli.app import app
 from helpers import encode, gradient_image, scene_jpeg
 
