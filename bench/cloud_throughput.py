@@ -1,6 +1,6 @@
 """Cloud throughput: one Batch container against a DetectFaces quota.
 
-moto's server stands in for S3; ``FakeRekognition`` (tests/aws_fakes.py) speaks
+moto's server stands in for S3; ``FakeRekognition`` (testing/aws_fakes.py) speaks
 Rekognition's JSON protocol on 127.0.0.1, answers after ~150 ms and throttles
 above a set TPS, as the real quota does. The worker runs as the container
 would (``python -m batch_job shard``, one shard holding the whole album) with
@@ -35,7 +35,7 @@ from batch_job import cloud
 from batch_job.imaging import Photo
 from batch_job.s3storage import S3Storage
 from testing.synth import PersonSpec, make_scene
-from tests.aws_fakes import FakeRekognition, aws_env, detect_faces_response, face_detail
+from testing.aws_fakes import FakeRekognition, aws_env, detect_faces_response, face_detail
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from testing.synth import PersonSpec
-from helpers import scene_jpeg
+from testing.helpers import scene_jpeg
 
 # Never read a developer's real config while testing.
 os.environ.setdefault("MASKALBUM_CONFIG", "/nonexistent/maskalbum-test-config.toml")

@@ -35,7 +35,7 @@ from typer.testing import CliRunner
 from batch_job import jobdef
 from batch_job.detect.face import Face
 from cli.app import app
-from tests.aws_fakes import (
+from testing.aws_fakes import (
     FakeRekognition,
     aws_env,
     batch_container,

@@ -12,7 +12,7 @@ import pytest
 from batch_job import jobdef
 from batch_job.aws import BatchJobs
 from batch_job.errors import UsageError
-from tests.aws_fakes import aws_env, moto_server
+from testing.aws_fakes import aws_env, moto_server
 
 ROLE = "arn:aws:iam::123456789012:role/maskalbum-job"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/maskalbum:1.0"

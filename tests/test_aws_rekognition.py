@@ -16,7 +16,7 @@ import boto3
 import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
-from helpers import encode, scene_jpeg
+from testing.helpers import encode, scene_jpeg
 from PIL import Image
 
 from batch_job.aws import ServiceUnavailable, rekognition_client
@@ -34,7 +34,7 @@ from batch_job.imaging import Photo
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
 from testing.synth import PersonSpec
-from tests.aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
+from testing.aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
 
 PARAMS = {"Image": {"Bytes": ANY}, "Attributes": ATTRIBUTES}
 
@@ -163,7 +163,7 @@ def test_a_default_shaped_answer_cannot_pass_silently(client, catalog, detector,
 
 def test_the_cloud_finds_every_face_the_local_detector_finds(client, detector):
     # A close face Rekognition sees, and a 32 px face in a 3200 px photo: 19 px in the 1920 px copy it is sent.
-    from helpers import scene_jpeg
+    from testing.helpers import scene_jpeg
 
     data = scene_jpeg([PersonSpec(420, asset=0), PersonSpec(48, asset=1)], size=(3200, 2000), seed=8)
     photo = Photo(data)

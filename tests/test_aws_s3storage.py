@@ -14,7 +14,7 @@ from batch_job.errors import StorageError
 from batch_job.s3storage import MIB, S3Storage
 from batch_job.settings import Settings
 from batch_job.storage import open_storage
-from tests.aws_fakes import aws_env, moto_server
+from testing.aws_fakes import aws_env, moto_server
 
 BUCKET = "maskalbum-storage"
 

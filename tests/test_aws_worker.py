@@ -21,14 +21,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 from batch_job import cloud, jobdef
 from batch_job.aws import BatchJobs
 from batch_job.s3storage import S3Storage
 from batch_job.settings import Settings
 from testing.synth import PersonSpec
-from tests.aws_fakes import (
+from testing.aws_fakes import (
     FakeError,
     FakeRekognition,
     batch_container,
@@ -229,7 +229,7 @@ def test_resubmitting_reuses_the_album_and_drops_results_of_shards_that_no_longe
 
 
 def test_finalize_sends_the_line_notification_when_asked(aws, tmp_path):
-    from line_fakes import PUSH, running
+    from testing.line_fakes import PUSH, running
 
     album = write_album(tmp_path / "line", {"IMG_1.jpg": scene_jpeg([PersonSpec(170)], size=(640, 480), seed=61)})
     user = "U" + "1" * 32

@@ -18,7 +18,7 @@ from batch_job.settings import Settings
 from batch_job.wearing import assess, view
 from testing.synth import FACES_DIR, PersonSpec, make_scene
 from testing.wearing import evaluate
-from helpers import encode, gradient_image
+from testing.helpers import encode, gradient_image
 
 ROOT = Path(__file__).resolve().parent.parent
 

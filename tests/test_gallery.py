@@ -14,7 +14,7 @@ from batch_job.gallery import THUMB_PX, gallery_data, render_index, thumbnail
 from batch_job.pipeline import process_photo
 from cli.app import app
 from testing.synth import PersonSpec
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 runner = CliRunner()
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from bench.browser import chromium_path
 from testing.synth import PersonSpec
 from cli.app import app
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")
 if chromium_path() is None:

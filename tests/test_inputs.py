@@ -12,7 +12,7 @@ from PIL import Image, ImageCms, ImageOps
 
 from batch_job.pipeline import process_photo
 from testing.synth import PersonSpec, make_scene
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 DATE = "2021:08:14 10:31:07"
 

@@ -11,7 +11,7 @@ import urllib.request
 from urllib.parse import urlparse
 
 import pytest
-from line_fakes import PUSH, REPLY, Reply, image_event, jpeg_size, masked_jpeg, plain_jpeg, running, sign, text_event, webhook_body
+from testing.line_fakes import PUSH, REPLY, Reply, image_event, jpeg_size, masked_jpeg, plain_jpeg, running, sign, text_event, webhook_body
 from moto import mock_aws
 from typer.testing import CliRunner
 

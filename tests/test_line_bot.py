@@ -7,7 +7,7 @@ import logging
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from line_fakes import (
+from testing.line_fakes import (
     REPLY,
     FakeLine,
     PresigningStorage,

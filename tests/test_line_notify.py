@@ -12,7 +12,7 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from line_fakes import PUSH, FakeLine, PresigningStorage, Reply, jpeg_size, masked_jpeg, offline_aws, plain_jpeg, running
+from testing.line_fakes import PUSH, FakeLine, PresigningStorage, Reply, jpeg_size, masked_jpeg, offline_aws, plain_jpeg, running
 from moto import mock_aws
 
 from batch_job.detect.base import create_detector

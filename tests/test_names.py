@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from batch_job.album import OutputNames, fold, readable_key, scan
 from testing.synth import PersonSpec
 from cli.app import app
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 runner = CliRunner()
 

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from batch_job.lock import hold
 from cli.app import app
-from helpers import encode, gradient_image
+from testing.helpers import encode, gradient_image
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

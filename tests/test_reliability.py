@@ -18,7 +18,7 @@ from batch_job.runner import WORKER_MEMORY, plan_workers
 from batch_job.settings import Settings
 from testing.synth import PersonSpec
 from cli.app import app
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

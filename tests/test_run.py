@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from testing.synth import PersonSpec
 from cli.app import app
-from helpers import encode, gradient_image, scene_jpeg
+from testing.helpers import encode, gradient_image, scene_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.app import app
-from helpers import encode, gradient_image
+from testing.helpers import encode, gradient_image
 
 runner = CliRunner()
 
@@ -86,7 +86,7 @@ def test_open_opens_the_gallery(tmp_path: Path, monkeypatch):
 
 
 def test_download_open_extracts_and_opens_the_gallery(tmp_path: Path, monkeypatch, masked_pair_jpeg: bytes):
-    from aws_fakes import aws_env, moto_server
+    from testing.aws_fakes import aws_env, moto_server
 
     # A real run's zip, as the Batch finalize writes it (the same finalize code).
     album = tmp_path / "trip"

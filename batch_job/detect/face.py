@@ -74,6 +74,14 @@ class Box:
         x1, y1 = min(float(width), self.x + self.w), min(float(height), self.y + self.h)
         return Box(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
 
+    def iou(self, other: Box) -> float:
+        """Intersection over union (0 for disjoint or empty boxes): how two detectors' boxes are paired."""
+        ix = max(0.0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
+        iy = max(0.0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.w * self.h + other.w * other.h - inter
+        return inter / union if union > 0 else 0.0
+
 
 @dataclass(frozen=True)
 class Pose:
