@@ -54,7 +54,10 @@ class Photo:
         image = _open(data, max_pixels)
         self.format = _FORMAT_NAMES.get(image.format or "", image.format or "")
         self.mode = image.mode
-        frames = getattr(image, "n_frames", 1)
+        try:
+            frames = getattr(image, "n_frames", 1)
+        except Exception as exc:  # noqa: BLE001 - fuzzing: a cut GIF raises struct.error while counting frames
+            raise PhotoError(f"cannot read the frames of this {self.format or 'image'}: {exc}") from exc
         if frames > 1 and self.format in _ANIMATED_FORMATS:
             raise UnsupportedFile(f"animated {self.format} ({frames} frames): animations are left as they are")
         self.orientation = _orientation(image)
@@ -63,7 +66,10 @@ class Photo:
         self.size: tuple[int, int] = (h, w) if self.orientation in (5, 6, 7, 8) else (w, h)
         self.info = dict(image.info)
         self._quantization = getattr(image, "quantization", None) if self.format == "JPEG" else None
-        self._subsampling = JpegImagePlugin.get_sampling(image) if self.format == "JPEG" else -1
+        try:
+            self._subsampling = JpegImagePlugin.get_sampling(image) if self.format == "JPEG" else -1
+        except Exception:  # noqa: BLE001 - an odd SOF: let the encoder choose, as for a non-JPEG
+            self._subsampling = -1
         self._levels: dict[int, tuple[Image.Image, float]] = {}
         self._rgb_notes: list[str] = []
         self._full: Image.Image | None = None

@@ -131,7 +131,12 @@ class _Worker:
             planned = self._output_name(key, previous.get("logical", out))
             if out == planned and (not out or self.dest.size(layout.images + out) == previous.get("output_bytes")):
                 return previous["record"], True
-        result = process_photo(key, data, self.ctx)
+        try:
+            result = process_photo(key, data, self.ctx)
+        except Exception as exc:  # noqa: BLE001 - the last net: one photo never takes the album down
+            log.exception("unexpected failure on %s", key)
+            row = replace(_unreadable_row(key, f"internal error: {type(exc).__name__}: {exc}", self.ctx.detector.name), sha256=sha, bytes=len(data))
+            return PhotoResult(row).to_json(), False
         logical = result.row.output
         note = "; ".join(n for n in (result.row.notes, self.spec.name_notes.get(key, "")) if n)
         result.row = replace(result.row, output=self._output_name(key, logical), notes=note)

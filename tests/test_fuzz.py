@@ -8,8 +8,10 @@ the random-faces detector (the local one costs ~0.3 s a photo).
 from __future__ import annotations
 
 import io
+import json
 import math
 import random
+from struct import error as struct_error
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -101,3 +103,37 @@ def test_regression_corrupt_exif_block_still_decodes():
     faces = [_face({"eyeLeft": (15, 20), "eyeRight": (35, 20), "nose": (25, 30), "chinBottom": (25, 44)}, box=(5, 5, 40, 40))]
     row = fuzz.check("exif.heic", broken, fuzz.make_context(fuzz.FixedFaces(faces)))
     assert row["status"] == "ok" and row["masked"] == 1
+
+
+def test_regression_cut_gif_counting_frames():
+    # fuzz seed 26011 (run of 20 min, random faces): a 1x1 GIF cut and spliced; Pillow's n_frames
+    # raised struct.error from Photo() - past the pipeline's PhotoError net, out of process_photo.
+    data = bytes.fromhex("474946383761010001008000000000000000002c00000000010001000000000000002c0000")
+    row = fuzz.check("one_pixel.gif", data, fuzz.make_context(fuzz.FixedFaces([])))
+    assert row["status"] == "error" and "frames" in row["reason"]
+
+
+def test_an_exception_escaping_the_pipeline_is_a_row_not_a_dead_album(tmp_path, monkeypatch):
+    # The runner's own net, for whatever the next fuzz run finds: the album finishes, exit 1.
+    from typer.testing import CliRunner
+
+    import batch_job.runner
+    from cli.app import app
+
+    album = tmp_path / "a"
+    album.mkdir()
+    (album / "bad.png").write_bytes(fuzz._save(Image.new("RGB", (40, 30)), "PNG"))
+    (album / "good.png").write_bytes(fuzz._save(Image.new("RGB", (50, 30)), "PNG"))
+    real = batch_job.runner.process_photo
+
+    def flaky(key, data, ctx):
+        if key == "bad.png":
+            raise struct_error("unpack_from requires a buffer of at least 4 bytes")
+        return real(key, data, ctx)
+
+    monkeypatch.setattr(batch_job.runner, "process_photo", flaky)
+    result = CliRunner().invoke(app, ["run", str(album), "--out", str(tmp_path / "o"), "--workers", "1", "--json"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["photos"] == 2 and summary["error"] == 1 and summary["no_faces"] == 1
+    assert "internal error: error: unpack_from" in summary["errors"][0]["reason"]
