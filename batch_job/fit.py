@@ -72,6 +72,22 @@ class FaceFrame:
         return float((p - self.origin) @ self.ey) / self.d
 
 
+# Below this eye distance (px) two eye points say nothing about the face's size or angle.
+MIN_EYE_DISTANCE = 1.5
+
+
+def fit_problem(face: Face) -> str:
+    """Why ``face`` cannot be fitted, or "" when it can (a reason for its faces.csv row)."""
+    if not face.has_landmarks:
+        return "no landmarks"
+    points = np.array([[p.x, p.y] for p in face.landmarks.values()], dtype=np.float64)
+    if not np.isfinite(points).all():
+        return "landmarks not finite"
+    if face.eye_distance < MIN_EYE_DISTANCE:
+        return f"eyes {face.eye_distance:.1f} px apart: too close to fit"
+    return ""
+
+
 def frame_of(face: Face) -> FaceFrame:
     el = _np(face.landmarks["eyeLeft"])
     er = _np(face.landmarks["eyeRight"])
@@ -162,13 +178,14 @@ def template_points(template: MaskTemplate) -> np.ndarray:
     return np.array([template.anchors[name] for name in ANCHOR_NAMES], dtype=np.float64)
 
 
-def _centre(points: np.ndarray) -> np.ndarray:
+def centre_of(points: np.ndarray) -> np.ndarray:
+    """The mask's centre among anchor points (between the nose tip and the mouth): what the ring radiates from."""
     return points[_A["nose_tip"]] * 0.6 + points[_A["mouth"]] * 0.4
 
 
 def build_mesh(src: np.ndarray, dst: np.ndarray) -> Mesh:
     """Inner anchors plus an outer ring (per hull vertex and per hull edge midpoint)."""
-    c_src, c_dst = _centre(src), _centre(dst)
+    c_src, c_dst = centre_of(src), centre_of(dst)
     ring_src, ring_dst = [], []
     hull = [_A[n] for n in _HULL]
     for i, a in enumerate(hull):
@@ -191,6 +208,7 @@ def build_mesh(src: np.ndarray, dst: np.ndarray) -> Mesh:
 @dataclass(frozen=True)
 class Fit:
     mesh: Mesh
+    targets: np.ndarray  # the anchor targets the mesh maps the template's anchors to
     box: tuple[int, int, int, int]  # output window (x0, y0, x1, y1), not clipped to the photo
     scale: float  # target pixels per template pixel, roughly
     eye_distance: float
@@ -216,9 +234,12 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     return Mesh(mesh.src, mesh.dst, mesh.triangles[np.array(keep, dtype=bool)])
 
 
-def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = None) -> Fit:
+def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = None, offsets: np.ndarray | None = None) -> Fit:
+    """The mesh carrying ``template`` onto ``face``; ``offsets`` (12 x 2 px) move anchor targets (cover.py)."""
     src = template_points(template)
     dst = anchor_targets(face, overshoot)
+    if offsets is not None:
+        dst = dst + offsets
     mesh = _drop_empty_triangles(build_mesh(src, dst), template)
     used = mesh.dst[np.unique(mesh.triangles)]
     lo = np.floor(used.min(axis=0)).astype(int) - 2
@@ -228,7 +249,7 @@ def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = N
     h_face = float(np.linalg.norm(dst[_A["chin"]] - dst[_A["nose_bridge"]]))
     h_tmpl = float(np.linalg.norm(src[_A["chin"]] - src[_A["nose_bridge"]]))
     scale = max(d_face / template.eye_distance, h_face / max(h_tmpl, 1e-6))
-    return Fit(mesh, (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])), scale, d_face)
+    return Fit(mesh, dst, (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])), scale, d_face)
 
 
 def folded_triangles(mesh: Mesh) -> int:

@@ -6,6 +6,7 @@ proportional to the faces, not the photo.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +14,13 @@ from PIL import Image
 
 from batch_job.composite import blend_mask, estimate_blur, face_region_map, level_feather, lit_from_right, luma, soften
 from batch_job.detect.face import Face
-from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_template
+from batch_job.errors import FaceError
+from batch_job.cover import worn_mask_reach
+from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_problem, fit_template, frame_of
 from batch_job.warp import warp_image
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
 
+log = logging.getLogger(__name__)
 _IDX = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # The face's width (jaw to jaw) in eye distances: what the feather, shadow and light scale with.
 FACE_WIDTH_PER_EYE_DISTANCE = 2.1
@@ -37,6 +41,13 @@ class Painted:
 
     box: tuple[int, int, int, int]
     alpha: np.ndarray
+    error: str = ""  # why this face was not painted ("" when it was)
+
+
+_NOTHING = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), "not painted")
+# A fit window wider or taller than this many face-box widths means the landmarks
+# are not this face's (a mesh thrown across the photo): refuse rather than paint a smear.
+MAX_FIT_PER_BOX = 6.0
 
 
 def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -> list[Painted]:
@@ -45,40 +56,66 @@ def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -
     Larger faces are nearer the camera, so painting them last lets a near
     person's mask cover a far one's where they overlap. The image is edited
     window by window through crop and paste: a 12 MP photo is never copied.
+
+    Returns one ``Painted`` per job, in the jobs' order. A face that cannot be
+    fitted or painted leaves the photo as it was there and says why in its
+    ``error``: one face's bad landmarks never cost the other faces or the photo.
     """
-    w, h = canvas.size
     order = sorted(range(len(jobs)), key=lambda i: jobs[i].face.box.w * jobs[i].face.box.h)
-    painted: list[Painted | None] = [None] * len(jobs)
+    painted: list[Painted] = [_NOTHING] * len(jobs)
     for i in order:
-        job = jobs[i]
-        targets = anchor_targets(job.face, overshoot=0.0, turn_push=False)
-        # The eyes and brows, read once before this face is painted: they tell the
-        # photo's focus and which side the light comes from.
-        band, origin, axis = _eye_band(canvas, targets)
-        luma = _luma(band)
-        mirror = luma.size and lit_from_right(luma, axis, origin)
-        template = job.template.mirrored() if mirror else job.template
-        fit = fit_template(template, job.face, None if job.wears_mask else BARE_CHIN_OVERSHOOT)
-        x0, y0, x1, y1 = fit.box
-        cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
-        if cx1 <= cx0 or cy1 <= cy0:
-            painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32))
-            continue
-        box = (cx0, cy0, cx1, cy1)
-        face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
-        ratio = template.level_scale(fit.scale)
-        level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
-        art = warp_image(level, fit.mesh.scaled_src(k), box)
-        # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
-        art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
-        window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
-        outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
-        region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
-        rng = np.random.default_rng(job.seed)
-        out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
-        canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
-        painted[i] = Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
-    return [p for p in painted if p is not None]
+        try:
+            painted[i] = _paint_one(canvas, jobs[i], keep_alpha)
+        except FaceError as exc:
+            painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), str(exc))
+        except (ValueError, ArithmeticError, IndexError, MemoryError, np.linalg.LinAlgError) as exc:
+            # Geometry no test foresaw (a landmark set that folds the mesh into nothing,
+            # a window Pillow refuses): this face's row says so, the photo goes on.
+            log.exception("painting face %d failed", i)
+            painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), f"paint failed: {type(exc).__name__}: {exc}")
+    return painted
+
+
+def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
+    w, h = canvas.size
+    problem = fit_problem(job.face)
+    if problem:
+        raise FaceError(problem)
+    targets = anchor_targets(job.face, overshoot=0.0, turn_push=False)
+    # The eyes and brows, read once before this face is painted: they tell the
+    # photo's focus and which side the light comes from.
+    band, origin, axis = _eye_band(canvas, targets)
+    luma = _luma(band)
+    mirror = luma.size and lit_from_right(luma, axis, origin)
+    template = job.template.mirrored() if mirror else job.template
+    overshoot = None if job.wears_mask else BARE_CHIN_OVERSHOOT
+    fit = fit_template(template, job.face, overshoot)
+    if job.wears_mask:
+        # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
+        reach = worn_mask_reach(canvas, frame_of(job.face), fit.targets, fit.mesh, template, fit.scale)
+        if reach is not None and reach.extended:
+            fit = fit_template(template, job.face, overshoot, offsets=reach.offsets)
+    x0, y0, x1, y1 = fit.box
+    box_w = max(job.face.box.w, job.face.box.h, 1.0)
+    if (x1 - x0) > MAX_FIT_PER_BOX * box_w or (y1 - y0) > MAX_FIT_PER_BOX * box_w:
+        raise FaceError(f"landmarks spread far beyond the face box (fit {x1 - x0}x{y1 - y0} px for a {box_w:.0f} px face)")
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise FaceError("the fitted mask falls outside the photo")
+    box = (cx0, cy0, cx1, cy1)
+    face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
+    ratio = template.level_scale(fit.scale)
+    level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
+    art = warp_image(level, fit.mesh.scaled_src(k), box)
+    # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
+    art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
+    window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
+    outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
+    region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
+    rng = np.random.default_rng(job.seed)
+    out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
+    canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
+    return Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
 
 
 def _eye_band(canvas: Image.Image, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
