@@ -88,6 +88,57 @@ def fit_problem(face: Face) -> str:
     return ""
 
 
+# Faces narrower than this (px) are fitted from their eyes and box alone
+# (simple_face): FaceMesh's jaw and chin on a face this small move by a
+# quarter of the face between neighbouring frames, its eye centres much less.
+SIMPLE_FIT_PX = 24
+# The canonical frontal face (eye distances from the eye midpoint, x right, y
+# down) that a simple fit places: the layout the mask art is drawn for.
+_CANONICAL_FACE = {
+    "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
+    "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
+    "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
+    "midJawlineRight": (0.87, 1.1), "upperJawlineRight": (1.06, 0.25),
+}  # fmt: skip
+# A face box is about this many eye distances wide (CenterFace, frontal), and
+# its eye line sits this far down it: the fallback when the eyes are implausible.
+BOX_WIDTH_PER_EYE_DISTANCE = 2.3
+BOX_EYE_LINE = 0.4
+
+
+def simple_face(face: Face) -> Face:
+    """The face as the canonical frontal layout placed by its eyes (roll, size) and box alone.
+
+    The eyes are used when they are plausible for the box (eye distance a fifth
+    to two thirds of its width, midpoint inside it); otherwise the box gives an
+    upright face. The eye distance is never taken under a third of the box
+    width, so a small face in profile keeps a mask as wide as its head.
+    """
+    box = face.box
+    width = max(box.w, 1.0)
+    lm = face.landmarks
+    eyes = None
+    if "eyeLeft" in lm and "eyeRight" in lm:
+        el, er = _np(lm["eyeLeft"]), _np(lm["eyeRight"])
+        d = float(np.linalg.norm(er - el))
+        mid = (el + er) / 2
+        inside = box.x <= mid[0] <= box.x + box.w and box.y <= mid[1] <= box.y + box.h
+        if np.isfinite(d) and 0.2 * width <= d <= 0.67 * width and inside:
+            eyes = (mid, (er - el) / d, d)
+    if eyes is None:
+        eyes = (np.array([box.x + box.w / 2, box.y + BOX_EYE_LINE * box.h]), np.array([1.0, 0.0]), width / BOX_WIDTH_PER_EYE_DISTANCE)
+    mid, ex, d = eyes
+    d = max(d, width / 3)
+    ey = np.array([-ex[1], ex[0]])
+    points = {name: Point(*(mid + (ex * x + ey * y) * d)) for name, (x, y) in _CANONICAL_FACE.items()}
+    return Face(box, face.score, points, face.pose, face.occluded)
+
+
+def face_to_fit(face: Face) -> Face:
+    """The face the mask is fitted to: its landmarks, or for a small face its eyes and box (simple_face)."""
+    return simple_face(face) if face.box.w < SIMPLE_FIT_PX else face
+
+
 def frame_of(face: Face) -> FaceFrame:
     el = _np(face.landmarks["eyeLeft"])
     er = _np(face.landmarks["eyeRight"])

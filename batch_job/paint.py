@@ -16,8 +16,8 @@ from batch_job.composite import blend_mask, estimate_blur, face_region_map, leve
 from batch_job.detect.face import Face
 from batch_job.errors import FaceError
 from batch_job.cover import worn_mask_reach
-from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, fit_problem, fit_template, frame_of
-from batch_job.warp import warp_image
+from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, face_to_fit, fit_problem, fit_template, frame_of
+from batch_job.warp import Mesh, warp_image
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ _NOTHING = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), "not painted")
 # A fit window wider or taller than this many face-box widths means the landmarks
 # are not this face's (a mesh thrown across the photo): refuse rather than paint a smear.
 MAX_FIT_PER_BOX = 6.0
+# Faces narrower than this (px, jaw to jaw) are drawn supersampled.
+SUPERSAMPLE_BELOW_PX = 64
+SUPERSAMPLE = 4
 
 
 def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -> list[Painted]:
@@ -68,7 +71,7 @@ def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -
             painted[i] = _paint_one(canvas, jobs[i], keep_alpha)
         except FaceError as exc:
             painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), str(exc))
-        except (ValueError, ArithmeticError, IndexError, MemoryError, np.linalg.LinAlgError) as exc:
+        except Exception as exc:  # noqa: BLE001 - one face's bug must not lose the photo's other faces; logged in full
             # Geometry no test foresaw (a landmark set that folds the mesh into nothing,
             # a window Pillow refuses): this face's row says so, the photo goes on.
             log.exception("painting face %d failed", i)
@@ -78,10 +81,11 @@ def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -
 
 def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     w, h = canvas.size
-    problem = fit_problem(job.face)
+    face = face_to_fit(job.face)
+    problem = fit_problem(face)
     if problem:
         raise FaceError(problem)
-    targets = anchor_targets(job.face, overshoot=0.0, turn_push=False)
+    targets = anchor_targets(face, overshoot=0.0, turn_push=False)
     # The eyes and brows, read once before this face is painted: they tell the
     # photo's focus and which side the light comes from.
     band, origin, axis = _eye_band(canvas, targets)
@@ -89,14 +93,14 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     mirror = luma.size and lit_from_right(luma, axis, origin)
     template = job.template.mirrored() if mirror else job.template
     overshoot = None if job.wears_mask else BARE_CHIN_OVERSHOOT
-    fit = fit_template(template, job.face, overshoot)
+    fit = fit_template(template, face, overshoot)
     if job.wears_mask:
         # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
-        reach = worn_mask_reach(canvas, frame_of(job.face), fit.targets, fit.mesh, template, fit.scale)
+        reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, template, fit.scale)
         if reach is not None and reach.extended:
-            fit = fit_template(template, job.face, overshoot, offsets=reach.offsets)
+            fit = fit_template(template, face, overshoot, offsets=reach.offsets)
     x0, y0, x1, y1 = fit.box
-    box_w = max(job.face.box.w, job.face.box.h, 1.0)
+    box_w = max(face.box.w, face.box.h, 1.0)
     if (x1 - x0) > MAX_FIT_PER_BOX * box_w or (y1 - y0) > MAX_FIT_PER_BOX * box_w:
         raise FaceError(f"landmarks spread far beyond the face box (fit {x1 - x0}x{y1 - y0} px for a {box_w:.0f} px face)")
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
@@ -104,9 +108,16 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
         raise FaceError("the fitted mask falls outside the photo")
     box = (cx0, cy0, cx1, cy1)
     face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
-    ratio = template.level_scale(fit.scale)
-    level, k = template.level_image(fit.scale, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
-    art = warp_image(level, fit.mesh.scaled_src(k), box)
+    # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
+    # detail and the triangles' edges are area-averaged instead of aliased.
+    ss = SUPERSAMPLE if face_width < SUPERSAMPLE_BELOW_PX else 1
+    ratio = template.level_scale(fit.scale * ss)
+    level, k = template.level_image(fit.scale * ss, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
+    if ss == 1:
+        art = warp_image(level, fit.mesh.scaled_src(k), box)
+    else:
+        mesh = Mesh(fit.mesh.src * k, fit.mesh.dst * ss, fit.mesh.triangles)
+        art = warp_image(level, mesh, (cx0 * ss, cy0 * ss, cx1 * ss, cy1 * ss)).reduce(ss)
     # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
     art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
     window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)

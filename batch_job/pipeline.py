@@ -17,7 +17,7 @@ from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
 from batch_job.imaging import Photo, encode, sniff
-from batch_job.fit import fit_problem
+from batch_job.fit import face_to_fit, fit_problem
 from batch_job.paint import PaintJob, Painted, paint
 from batch_job.settings import Settings
 from batch_job.wearing import assess, view
@@ -218,7 +218,7 @@ def _decide(index: int, face: Face, photo: Photo, ctx: Context, sha: str) -> _De
         return _Decision(index, face, wearing.masked, wearing.score, "too_small", None, f"under {settings.min_face_px} px wide")
     if not (wearing.masked or settings.all_faces):
         return _Decision(index, face, wearing.masked, wearing.score, "left_bare", None)
-    problem = fit_problem(face)
+    problem = fit_problem(face_to_fit(face))
     if problem:
         return _Decision(index, face, wearing.masked, wearing.score, "not_fitted", None, problem)
     template = pick(ctx.pool, settings.seed, sha, index)
