@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from batch_job.detect.face import Box
 from batch_job.fit import FaceFrame, centre_of
 from batch_job.warp import Mesh, warp_image
 from batch_job.wearing import is_skin, srgb_to_lab
@@ -38,8 +39,12 @@ MAP_PX_PER_EYE = 20.0
 RAY_ANGLES = np.radians(np.linspace(-25.0, 205.0, 47))
 # How far beyond the fitted art a worn mask may reach, in eye distances: to the
 # side (a cloth mask, a turned face's near cheek) and down (a KN95 under the chin).
-REACH_SIDE = 0.45
-REACH_DOWN = 0.7
+REACH_SIDE = 0.7
+REACH_DOWN = 0.9
+# Where the mouth sits in a detector's face box (share of its height from the top),
+# and how many eye distances wide a frontal face box is.
+BOX_MOUTH = 0.72
+BOX_WIDTH_PER_EYE_DISTANCE = 2.3
 # The outline anchors moved outward, and the rays each one answers for.
 _OUTLINE = ("cheek_right", "jaw_right_nose", "jaw_right_low", "chin", "jaw_left_low", "jaw_left_nose", "cheek_left")
 ANCHOR_SPAN = math.radians(22.0)
@@ -69,19 +74,31 @@ class Reach:
 
 
 def worn_mask_reach(
-    canvas: Image.Image, frame: FaceFrame, dst: np.ndarray, mesh: Mesh, template: MaskTemplate, scale: float
+    canvas: Image.Image,
+    frame: FaceFrame,
+    dst: np.ndarray,
+    mesh: Mesh,
+    template: MaskTemplate,
+    scale: float,
+    box: Box | None = None,
 ) -> Reach | None:
     """How far to move each anchor target out so the fitted art covers the worn mask; None when it cannot be seen.
 
     ``dst`` are the anchor targets the fit used, ``mesh`` the fitted mesh (template
     pixels to image pixels) and ``scale`` its image pixels per template pixel.
+    ``box`` is the detector's face box: when the landmarks' lower face shows skin
+    (a face in profile whose mesh slid back onto the cheek), the mask is looked
+    for under the box's own mouth position instead.
     """
-    d = frame.d
+    # A face in profile has its eye distance foreshortened; its box is not.
+    d = max(frame.d, box.w / BOX_WIDTH_PER_EYE_DISTANCE) if box is not None else frame.d
     step = max(1.0, d / MAP_PX_PER_EYE)
     centre = centre_of(dst)
     # The window: everything a mask may reach, in the face's frame, as an upright box of the photo.
     corners = np.array([[-2.2, -0.6], [2.2, -0.6], [2.2, 3.0], [-2.2, 3.0]])
     pts = frame.origin + (corners[:, :1] * frame.ex + corners[:, 1:] * frame.ey) * d
+    if box is not None:
+        pts = np.vstack([pts, _reach_box(box)])
     w, h = canvas.size
     x0, y0 = max(0, math.floor(pts[:, 0].min())), max(0, math.floor(pts[:, 1].min()))
     x1, y1 = min(w, math.ceil(pts[:, 0].max())), min(h, math.ceil(pts[:, 1].max()))
@@ -98,20 +115,18 @@ def worn_mask_reach(
     v = ((px - frame.origin[0]) * frame.ey[0] + (py - frame.origin[1]) * frame.ey[1]) / d
 
     skin = _skin_reference(lab, u, v)
-    seed = _seed(dst, centre, px, py)
-    if seed.sum() < 6:
+    seeds = [_seed(dst, centre, px, py)]
+    if box is not None:
+        # Where a mouth sits in a face box, whatever the landmarks say.
+        mouth = np.array([box.x + 0.5 * box.w, box.y + BOX_MOUTH * box.h])
+        seeds.append((px - mouth[0]) ** 2 + (py - mouth[1]) ** 2 <= (0.16 * box.w) ** 2)
+    for seed in seeds:
+        model = _colour_model(lab, seed, skin)
+        if model is not None:
+            break
+    else:
         return None
-    mask_lab = np.median(lab[seed], axis=0)
-    if skin is not None and _delta(mask_lab, skin) < MIN_SKIN_CONTRAST:
-        return None
-    spread = 1.4826 * np.median(np.abs(lab[seed] - mask_lab), axis=0)
-    tol = np.array([np.clip(3.0 * spread[0], 12.0, 32.0), *np.clip(3.0 * spread[1:], 6.0, 20.0)])
-    like = (((lab - mask_lab) / tol) ** 2).sum(axis=2) <= 1.0
-    if skin is not None:
-        to_skin = _delta(lab, skin)
-        like &= ~((to_skin < _delta(lab, mask_lab)) & (to_skin < 2 * MIN_SKIN_CONTRAST))
-    if like[seed].mean() < MIN_SEED_AGREEMENT:
-        return None
+    like = model
 
     # Rays, and the art's opaque reach along them, on the map.
     dirs = np.stack([np.cos(RAY_ANGLES), np.sin(RAY_ANGLES)], axis=1) @ np.stack([frame.ex, frame.ey])
@@ -120,6 +135,9 @@ def worn_mask_reach(
     radii = np.arange(0.0, 4.0 * d / step, 0.5)
     art = _first_exit(alpha > 0.5, c_map, dirs, radii) * step
     limit = art + d * (REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1))
+    if box is not None:
+        # Nor past the head: the detector's box, a little wider and lower (a mask stands off a profile, a KN95 hangs under the chin).
+        limit = np.minimum(limit, _ray_to_box(centre, dirs, _reach_box(box)))
 
     # Grow from the seed over mask-like pixels, no farther than the limit.
     rel_x, rel_y = px - centre[0], py - centre[1]
@@ -155,6 +173,42 @@ def worn_mask_reach(
         ratio = r_a / max(float(art[k]), r_a)
         offsets[_A[name]] = rel / r_a * deficit[k] * ratio
     return Reach(worn, art, limit, offsets)
+
+
+def _reach_box(box: Box) -> np.ndarray:
+    """Corners of where a worn mask can be: the face box, wider by a fifth each side and a third lower."""
+    x0, x1 = box.x - 0.2 * box.w, box.x + 1.2 * box.w
+    y0, y1 = box.y, box.y + 1.35 * box.h
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def _ray_to_box(c: np.ndarray, dirs: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Per ray from ``c``, the distance to the edge of the upright box ``corners`` (0 when c is outside it)."""
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    if not ((lo <= c) & (c <= hi)).all():
+        return np.zeros(len(dirs))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tx = np.where(dirs[:, 0] > 0, (hi[0] - c[0]) / dirs[:, 0], np.where(dirs[:, 0] < 0, (lo[0] - c[0]) / dirs[:, 0], np.inf))
+        ty = np.where(dirs[:, 1] > 0, (hi[1] - c[1]) / dirs[:, 1], np.where(dirs[:, 1] < 0, (lo[1] - c[1]) / dirs[:, 1], np.inf))
+    return np.minimum(tx, ty)
+
+
+def _colour_model(lab: np.ndarray, seed: np.ndarray, skin: np.ndarray | None) -> np.ndarray | None:
+    """Pixels that look like the mask under ``seed`` and not like skin; None when the seed is skin or no one colour."""
+    if seed.sum() < 6:
+        return None
+    mask_lab = np.median(lab[seed], axis=0)
+    if skin is not None and _delta(mask_lab, skin) < MIN_SKIN_CONTRAST:
+        return None
+    spread = 1.4826 * np.median(np.abs(lab[seed] - mask_lab), axis=0)
+    tol = np.array([np.clip(3.0 * spread[0], 12.0, 32.0), *np.clip(3.0 * spread[1:], 6.0, 20.0)])
+    like = (((lab - mask_lab) / tol) ** 2).sum(axis=2) <= 1.0
+    if skin is not None:
+        to_skin = _delta(lab, skin)
+        like &= ~((to_skin < _delta(lab, mask_lab)) & (to_skin < 2 * MIN_SKIN_CONTRAST))
+    if like[seed].mean() < MIN_SEED_AGREEMENT:
+        return None
+    return like
 
 
 def _delta(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -225,13 +279,13 @@ def _samples(binary: np.ndarray, c: np.ndarray, dirs: np.ndarray, radii: np.ndar
 
 
 def _first_exit(binary: np.ndarray, c: np.ndarray, dirs: np.ndarray, radii: np.ndarray) -> np.ndarray:
-    """Per ray, the radius where ``binary`` first ends going out from the centre (map pixels)."""
+    """Per ray, the radius where ``binary`` first ends going out from the centre (map pixels); 0 if never inside."""
     hit = _samples(binary, c, dirs, radii)
     # The first sample that is False after the ray has been inside (the centre may sit in a gap of the art).
     entered = np.maximum.accumulate(hit, axis=1)
     out_after = entered & ~hit
     first = np.where(out_after.any(axis=1), out_after.argmax(axis=1), len(radii) - 1)
-    return radii[first]
+    return np.where(hit.any(axis=1), radii[first], 0.0)
 
 
 def _last_inside(binary: np.ndarray, c: np.ndarray, dirs: np.ndarray, radii: np.ndarray) -> np.ndarray:

@@ -106,7 +106,7 @@ BOX_WIDTH_PER_EYE_DISTANCE = 2.3
 BOX_EYE_LINE = 0.4
 
 
-def simple_face(face: Face) -> Face:
+def simple_face(face: Face, trust_eyes: bool = True) -> Face:
     """The face as the canonical frontal layout placed by its eyes (roll, size) and box alone.
 
     The eyes are used when they are plausible for the box (eye distance a fifth
@@ -118,7 +118,7 @@ def simple_face(face: Face) -> Face:
     width = max(box.w, 1.0)
     lm = face.landmarks
     eyes = None
-    if "eyeLeft" in lm and "eyeRight" in lm:
+    if trust_eyes and "eyeLeft" in lm and "eyeRight" in lm:
         el, er = _np(lm["eyeLeft"]), _np(lm["eyeRight"])
         d = float(np.linalg.norm(er - el))
         mid = (el + er) / 2
@@ -137,9 +137,10 @@ def simple_face(face: Face) -> Face:
 def face_to_fit(face: Face) -> Face:
     """The face the mask is fitted to: its landmarks, or its eyes and box (simple_face) for a
     small face and for landmarks that put the mouth off the detected face."""
-    if face.box.w < SIMPLE_FIT_PX or (face.has_landmarks and _mouth_off_box(face)):
-        return simple_face(face)
-    return face
+    if face.has_landmarks and _mouth_off_box(face):
+        # The eyes come from the same misplaced mesh: the box alone places the face.
+        return simple_face(face, trust_eyes=False)
+    return simple_face(face) if face.box.w < SIMPLE_FIT_PX else face
 
 
 # The nose-mouth centre may sit this far (box widths) outside the face box before

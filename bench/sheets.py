@@ -29,7 +29,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.real_photos import Label, match, read_labels, srgb_to_lab  # noqa: E402
+from bench.real_photos import UNCHANGED_LEVELS, Label, match, read_labels, srgb_to_lab, worn_mask  # noqa: E402
 
 PICKS = ("worst", "small", "profile", "coloured", "all")
 
@@ -64,6 +64,26 @@ def _chroma(image: Image.Image, lab: Label) -> float:
     return float(np.hypot(lab_px[1], lab_px[2]) + max(0.0, 45 - lab_px[0]))
 
 
+def _mark_visible(original_path: Path, output: Image.Image, lab: Label) -> Image.Image:
+    """The output with bench/real_photos.py's "still visible" worn-mask pixels in red, its segmentation in cyan dots."""
+    with Image.open(original_path) as im:
+        original = np.asarray(im.convert("RGB"))
+    out = np.asarray(output).copy()
+    seg = worn_mask(original, lab)
+    if seg is None or out.shape != original.shape:
+        return output
+    mask, _, region = seg
+    same = np.abs(original[region].astype(np.int16) - out[region].astype(np.int16)).max(axis=-1) <= UNCHANGED_LEVELS
+    view = out[region]
+    view[mask & same] = (255, 0, 0)
+    dots = mask & ~same
+    dots[::2, :] = False
+    dots[:, ::2] = False
+    view[dots] = (0, 255, 255)
+    out[region] = view
+    return Image.fromarray(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("dir", type=Path)
@@ -73,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=24)
     p.add_argument("--cell", type=int, default=220)
     p.add_argument("--per-row", type=int, default=3, help="faces side by side")
+    p.add_argument("--show-visible", action="store_true", help="mark the worn-mask pixels bench/real_photos.py counts as still visible (red)")
     p.add_argument("--min-width", type=float, default=12.0)
     p.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "sheets" / "sheet.png")
     args = p.parse_args(argv)
@@ -130,7 +151,10 @@ def main(argv: list[str] | None = None) -> None:
         for c, path in enumerate(sources):
             if path.exists():
                 with Image.open(path) as im:
-                    sheet.paste(_crop(im.convert("RGB"), lab, cell), (x + c * (cell + 2), y + label_h))
+                    picture = im.convert("RGB")
+                if args.show_visible and c > 0:
+                    picture = _mark_visible(sources[0], picture, lab)
+                sheet.paste(_crop(picture, lab, cell), (x + c * (cell + 2), y + label_h))
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.sheet)
     print(f"{args.sheet}: {len(chosen)} faces ({args.pick})")
