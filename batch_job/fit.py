@@ -34,6 +34,11 @@ JAW_BULGE = 0.03
 # visible at the 90th percentile from 9% to 1-3% and centred the mask better;
 # pushing the near side instead did neither (bench/quality.py).
 FAR_SIDE_PUSH = 0.3
+# Each side's outline anchors stay at least this far (eye distances) out from
+# the nose-mouth line at their height. In profile, FaceMesh puts the far jaw
+# across the nose: the mesh folded and drew the art's far side mirrored over
+# its near side, a torn crease on the real photos.
+MIN_SIDE = 0.2
 
 _A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # Inner triangles over the canonical layout (see masks/catalog.py CANONICAL).
@@ -231,6 +236,13 @@ def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool =
         targets[name] = targets[name] + out_l * push_l
     for name in ("cheek_right", "jaw_right_nose", "jaw_right_low"):
         targets[name] = targets[name] + out_r * push_r
+    middle = {"cheek": targets["nose_bridge"], "jaw": targets["nose_tip"]}
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        for name, ref in ((f"cheek_{side}", "cheek"), (f"jaw_{side}_nose", "jaw"), (f"jaw_{side}_low", "mouth")):
+            centre = middle.get(ref, targets["mouth"])
+            short = MIN_SIDE * fr.d - sign * float((targets[name] - centre) @ fr.ex)
+            if short > 0:
+                targets[name] = targets[name] + fr.ex * sign * short
     return np.array([targets[name] for name in ANCHOR_NAMES])
 
 

@@ -235,3 +235,18 @@ def test_overlapping_faces_paint_the_nearer_one_last(catalog):
     paint(wrong, [small])
     assert np.array_equal(np.asarray(given), np.asarray(expected))
     assert not np.array_equal(np.asarray(given), np.asarray(wrong))  # the faces do overlap, so the order shows
+
+
+def test_a_profile_whose_far_jaw_crosses_the_nose_does_not_fold(catalog, monkeypatch):
+    """In profile FaceMesh puts the far jaw across the nose (real photos, yaw 60-80): the far side is
+    kept beyond the nose-mouth line, so the mesh does not fold and tear the art."""
+    import batch_job.fit as fit_module
+
+    profile = dict(FRONTAL, eyeRight=(0.25, 0.0), nose=(0.6, 0.6), mouthLeft=(0.05, 1.0), mouthRight=(0.45, 1.0),
+                   mouthUp=(0.3, 0.9), mouthDown=(0.3, 1.1), upperJawlineRight=(0.3, 0.25),
+                   midJawlineRight=(0.25, 1.1), chinBottom=(0.3, 1.62))  # fmt: skip
+    face = make_face(d=100, centre=(400, 300), points=profile)
+    for template in catalog.masks:
+        assert folded_triangles(fit_template(template, face).mesh) == 0, template.name
+    monkeypatch.setattr(fit_module, "MIN_SIDE", -10.0)  # the rule off: the same landmarks fold the mesh
+    assert sum(folded_triangles(fit_template(t, face).mesh) for t in catalog.masks) > 0
