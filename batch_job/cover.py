@@ -41,6 +41,8 @@ RAY_ANGLES = np.radians(np.linspace(-25.0, 205.0, 47))
 # side (a cloth mask, a turned face's near cheek) and down (a KN95 under the chin).
 REACH_SIDE = 0.7
 REACH_DOWN = 0.9
+# The box's seed replaces the landmarks' when its colour stands this much farther (Lab) from the skin.
+SEED_SWITCH = 15.0
 # Where the mouth sits in a detector's face box (share of its height from the top),
 # and how many eye distances wide a frontal face box is.
 BOX_MOUTH = 0.72
@@ -116,17 +118,19 @@ def worn_mask_reach(
 
     skin = _skin_reference(lab, u, v)
     seeds = [_seed(dst, centre, px, py)]
-    if box is not None:
-        # Where a mouth sits in a face box, whatever the landmarks say.
+    if box is not None and abs(float(np.degrees(np.arctan2(frame.ex[1], frame.ex[0])))) < 35:
+        # Where a mouth sits in an upright face box, whatever the landmarks say.
         mouth = np.array([box.x + 0.5 * box.w, box.y + BOX_MOUTH * box.h])
         seeds.append((px - mouth[0]) ** 2 + (py - mouth[1]) ** 2 <= (0.16 * box.w) ** 2)
-    for seed in seeds:
-        model = _colour_model(lab, seed, skin)
-        if model is not None:
-            break
-    else:
+    models = [(_colour_model(lab, seed, skin), seed) for seed in seeds]
+    models = [(m, seed, contrast) for (m, contrast), seed in models if m is not None]
+    if not models:
         return None
-    like = model
+    # The landmarks' seed, unless the box's stands much farther from skin: in
+    # profile the landmarks' lower face can be the shadowed cheek beside the mask.
+    like, seed, contrast = models[0]
+    if len(models) > 1 and models[1][2] > contrast + SEED_SWITCH:
+        like, seed, contrast = models[1]
 
     # Rays, and the art's opaque reach along them, on the map.
     dirs = np.stack([np.cos(RAY_ANGLES), np.sin(RAY_ANGLES)], axis=1) @ np.stack([frame.ex, frame.ey])
@@ -193,13 +197,15 @@ def _ray_to_box(c: np.ndarray, dirs: np.ndarray, corners: np.ndarray) -> np.ndar
     return np.minimum(tx, ty)
 
 
-def _colour_model(lab: np.ndarray, seed: np.ndarray, skin: np.ndarray | None) -> np.ndarray | None:
-    """Pixels that look like the mask under ``seed`` and not like skin; None when the seed is skin or no one colour."""
+def _colour_model(lab: np.ndarray, seed: np.ndarray, skin: np.ndarray | None) -> tuple[np.ndarray | None, float]:
+    """Pixels that look like the mask under ``seed`` and not like skin (None when the seed is skin or no
+    one colour), and how far the seed's colour stands from the skin."""
     if seed.sum() < 6:
-        return None
+        return None, 0.0
     mask_lab = np.median(lab[seed], axis=0)
-    if skin is not None and _delta(mask_lab, skin) < MIN_SKIN_CONTRAST:
-        return None
+    contrast = float(_delta(mask_lab, skin)) if skin is not None else 100.0
+    if contrast < MIN_SKIN_CONTRAST:
+        return None, contrast
     spread = 1.4826 * np.median(np.abs(lab[seed] - mask_lab), axis=0)
     tol = np.array([np.clip(3.0 * spread[0], 12.0, 32.0), *np.clip(3.0 * spread[1:], 6.0, 20.0)])
     like = (((lab - mask_lab) / tol) ** 2).sum(axis=2) <= 1.0
@@ -207,8 +213,8 @@ def _colour_model(lab: np.ndarray, seed: np.ndarray, skin: np.ndarray | None) ->
         to_skin = _delta(lab, skin)
         like &= ~((to_skin < _delta(lab, mask_lab)) & (to_skin < 2 * MIN_SKIN_CONTRAST))
     if like[seed].mean() < MIN_SEED_AGREEMENT:
-        return None
-    return like
+        return None, contrast
+    return like, contrast
 
 
 def _delta(lab: np.ndarray, ref: np.ndarray) -> np.ndarray:

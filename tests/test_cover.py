@@ -125,3 +125,22 @@ def test_small_faces_are_drawn_without_aliasing(catalog, monkeypatch):
     assert clean < 2.0
     monkeypatch.setattr(paint_module, "SUPERSAMPLE", 1)
     assert error() > 2 * clean
+
+
+def test_a_white_wall_beside_a_white_mask_does_not_pull_the_monster_mask_onto_it(ctx):
+    """The worn mask's colour continues into the background: the grown region reaches the limit,
+    which marks a leak, and the fit is not stretched over the wall."""
+    scene = make_scene([PersonSpec(240, colour="white", asset=1)], size=(720, 720), seed=5, positions=[(360, 300)])
+    (truth,) = scene.faces
+    image = np.asarray(scene.image).copy()
+    # A white wall from just right of the mask's right edge to the photo's edge, at mask height.
+    mask_cols = np.nonzero(truth.mask_alpha.max(axis=0) > 0.5)[0]
+    right = truth.mask_box[0] + int(mask_cols.max())
+    image[250:560, right - 2 :] = (236, 238, 240)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=92)
+    result = process_photo("wall.jpg", buffer.getvalue(), ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True)
+    cover = coverage_map(result.painted, (720, 720))
+    d = truth.eye_distance
+    # Measured: the art (its straps) reaches 0.41 d into the wall; with the leak guard off it follows the wall.
+    assert cover[250:560, int(right + 0.6 * d) :].max() < 0.5
