@@ -53,6 +53,10 @@ ANCHOR_SPAN = math.radians(22.0)
 # The lower face is "mask" only when its colour stands this far (Lab, L at half
 # weight) from the person's own skin; closer, we cannot tell mask from face.
 MIN_SKIN_CONTRAST = 10.0
+# ... and this far when the lower face's colour is itself a skin colour: on the
+# real photos a profile's shadowed cheek (18 from the lit forehead) passed as a
+# dark mask and the fit grew over the ear.
+SKINLIKE_CONTRAST = 25.0
 # A seed in which fewer than this share of pixels fit the mask's own colour
 # model is no single mask (a hand, a beard, a patterned scarf): no extension.
 MIN_SEED_AGREEMENT = 0.55
@@ -204,7 +208,9 @@ def _colour_model(lab: np.ndarray, seed: np.ndarray, skin: np.ndarray | None) ->
         return None, 0.0
     mask_lab = np.median(lab[seed], axis=0)
     contrast = float(_delta(mask_lab, skin)) if skin is not None else 100.0
-    if contrast < MIN_SKIN_CONTRAST:
+    # A seed whose colour could itself be skin (the shadowed cheek of a profile, a
+    # beige mask) must stand farther from the lit skin before it counts as a mask.
+    if contrast < (SKINLIKE_CONTRAST if is_skin(mask_lab[None, :])[0] else MIN_SKIN_CONTRAST):
         return None, contrast
     spread = 1.4826 * np.median(np.abs(lab[seed] - mask_lab), axis=0)
     tol = np.array([np.clip(3.0 * spread[0], 12.0, 32.0), *np.clip(3.0 * spread[1:], 6.0, 20.0)])
