@@ -97,9 +97,9 @@ def fit_problem(face: Face) -> str:
 # (simple_face): FaceMesh's jaw and chin on a face this small move by a
 # quarter of the face between neighbouring frames, its eye centres much less.
 SIMPLE_FIT_PX = 24
-# The canonical frontal face (eye distances from the eye midpoint, x right, y
-# down) that a simple fit places: the layout the mask art is drawn for.
-_CANONICAL_FACE = {
+# The canonical frontal face as landmarks (eye distances from the eye midpoint,
+# x right, y down): the layout the mask art is drawn for, which a simple fit places.
+CANONICAL_LANDMARKS = {
     "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
     "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
     "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
@@ -135,7 +135,7 @@ def simple_face(face: Face, trust_eyes: bool = True) -> Face:
     mid, ex, d = eyes
     d = max(d, width / 3)
     ey = np.array([-ex[1], ex[0]])
-    points = {name: Point(*(mid + (ex * x + ey * y) * d)) for name, (x, y) in _CANONICAL_FACE.items()}
+    points = {name: Point(*(mid + (ex * x + ey * y) * d)) for name, (x, y) in CANONICAL_LANDMARKS.items()}
     return Face(box, face.score, points, face.pose, face.occluded)
 
 

@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 
 from batch_job.composite import blend_mask, estimate_blur, face_region_map, level_feather, lit_from_right, luma, soften
+from batch_job.cover import worn_mask_reach
 from batch_job.detect.face import Face
 from batch_job.errors import FaceError
-from batch_job.cover import worn_mask_reach
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, face_to_fit, fit_problem, fit_template, frame_of
 from batch_job.warp import Mesh, warp_image
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
@@ -98,7 +98,7 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     fit = fit_template(template, face, overshoot)
     if job.wears_mask:
         # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
-        reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, template, fit.scale)
+        reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, template, fit.scale, face.box)
         if reach is not None and reach.extended:
             fit = fit_template(template, face, overshoot, offsets=reach.offsets)
     x0, y0, x1, y1 = fit.box

@@ -16,8 +16,8 @@ from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
-from batch_job.imaging import Photo, encode, sniff
 from batch_job.fit import face_to_fit, fit_problem
+from batch_job.imaging import Photo, encode, sniff
 from batch_job.paint import PaintJob, Painted, paint
 from batch_job.settings import Settings
 from batch_job.wearing import assess, view

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from batch_job.detect.face import Box, Face, Point, Pose
-from batch_job.fit import CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
+from batch_job.fit import CANONICAL_LANDMARKS, CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
 from batch_job.paint import PaintJob, paint
 from batch_job.warp import Mesh, map_points, warp, warp_image
 from masks.catalog import ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_to_template, coverage_polygon
@@ -17,12 +17,7 @@ from masks.catalog import ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_t
 IDX = {n: i for i, n in enumerate(ANCHOR_NAMES)}
 
 # A frontal face in eye distances, Rekognition landmark names (x right, y down from the eye midpoint).
-FRONTAL = {
-    "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
-    "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
-    "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
-    "midJawlineRight": (0.87, 1.1), "upperJawlineRight": (1.06, 0.25),
-}  # fmt: skip
+FRONTAL = CANONICAL_LANDMARKS
 
 
 def make_face(d: float = 100.0, centre=(500.0, 400.0), roll_deg: float = 0.0, points=FRONTAL) -> Face:

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from batch_job.detect.face import Box, Face, Point, Pose
+from batch_job.fit import CANONICAL_LANDMARKS
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
 from bench.synth import PersonSpec, make_scene
@@ -23,12 +24,7 @@ from bench.synth import PersonSpec, make_scene
 ACTIONS = {"replaced", "left_bare", "too_small", "not_fitted"}
 
 # The canonical frontal face in eye distances (x right, y down from the eye midpoint).
-FRONTAL = {
-    "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
-    "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
-    "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
-    "midJawlineRight": (0.87, 1.1), "upperJawlineRight": (1.06, 0.25),
-}  # fmt: skip
+FRONTAL = CANONICAL_LANDMARKS
 
 
 class GivenFaces:
