@@ -17,7 +17,7 @@ from batch_job.cover import worn_mask_reach
 from batch_job.detect.face import Face
 from batch_job.errors import FaceError
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, face_to_fit, fit_problem, fit_template, frame_of
-from batch_job.warp import Mesh, warp_image
+from batch_job.warp import Mesh, minification, warp_image
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,12 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
     # detail and the triangles' edges are area-averaged instead of aliased.
     ss = SUPERSAMPLE if face_width < SUPERSAMPLE_BELOW_PX[0] else (2 if face_width < SUPERSAMPLE_BELOW_PX[1] else 1)
-    ratio = template.level_scale(fit.scale * ss)
-    level, k = template.level_image(fit.scale * ss, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
-    if ss == 1:
-        art = warp_image(level, fit.mesh.scaled_src(k), box)
-    else:
-        mesh = Mesh(fit.mesh.src * k, fit.mesh.dst * ss, fit.mesh.triangles)
-        art = warp_image(level, mesh, (cx0 * ss, cy0 * ss, cx1 * ss, cy1 * ss)).reduce(ss)
+    level, k = _level(template, fit.scale * ss)
+    mesh = Mesh(fit.mesh.src * k, fit.mesh.dst * ss, fit.mesh.triangles)
+    finer, pick = _finer_levels(template, mesh, k)
+    art = warp_image(level, mesh, (cx0 * ss, cy0 * ss, cx1 * ss, cy1 * ss), finer, pick)
+    if ss > 1:
+        art = art.reduce(ss)
     # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
     art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
     window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
@@ -129,6 +128,32 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
     canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
     return Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
+
+
+def _level(template: MaskTemplate, scale: float) -> tuple[Image.Image, float]:
+    """The cached art level for output ``scale`` (template px -> output px), feathered for it."""
+    ratio = template.level_scale(scale)
+    return template.level_image(scale, blur=level_feather(template.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE * ratio))
+
+
+# A triangle that reads more than this many level pixels per output pixel along
+# its most squeezed side aliases (the level is chosen for the face as a whole).
+MAX_SQUEEZE = 2.5
+
+
+def _finer_levels(template: MaskTemplate, mesh: Mesh, k: float) -> tuple[list[tuple[Image.Image, float]], np.ndarray]:
+    """More reduced levels for the triangles squeezed far more than the face (the far side in profile)."""
+    squeeze = minification(mesh)
+    pick = np.zeros(len(mesh.triangles), dtype=np.int64)
+    finer: list[tuple[Image.Image, float]] = []
+    index: dict[float, int] = {}
+    for i in np.nonzero(squeeze > MAX_SQUEEZE)[0]:
+        image, k_fine = _level(template, k / squeeze[i])
+        if k_fine not in index:
+            finer.append((image, k_fine / k))
+            index[k_fine] = len(finer)
+        pick[i] = index[k_fine]
+    return finer, pick
 
 
 def _eye_band(canvas: Image.Image, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -245,3 +245,25 @@ def test_a_profile_whose_far_jaw_crosses_the_nose_does_not_fold(catalog, monkeyp
         assert folded_triangles(fit_template(template, face).mesh) == 0, template.name
     monkeypatch.setattr(fit_module, "MIN_SIDE", -10.0)  # the rule off: the same landmarks fold the mesh
     assert sum(folded_triangles(fit_template(t, face).mesh) for t in catalog.masks) > 0
+
+
+def test_a_squeezed_triangle_reads_a_reduced_copy_of_the_art():
+    """The far side of a face in profile squeezes the art 10-20x across: sampled from the face's own
+    level it aliases into stripes; the finer-level path reads an area-averaged copy instead."""
+    from batch_job.warp import minification
+
+    stripes = np.zeros((100, 400, 4), np.uint8)
+    stripes[:, ::3, :3] = 255  # two white columns, one black: a period that 20x sampling does not hide
+    stripes[:, 1::3, :3] = 255
+    stripes[..., 3] = 255
+    source = Image.fromarray(stripes, "RGBA").convert("RGBa")
+    src = np.array([[0, 0], [400, 0], [400, 100], [0, 100]], float)
+    dst = np.array([[10, 10], [30, 10], [30, 110], [10, 110]], float)  # 20x narrower, same height
+    mesh = Mesh(src, dst, np.array([[0, 1, 2], [0, 2, 3]]))
+    assert minification(mesh) == pytest.approx([20.0, 20.0])
+    box = (10, 10, 30, 110)
+    aliased = np.asarray(warp_image(source, mesh, box), np.float32)[5:-5, 2:-2, 0]
+    reduced = source.resize((25, 100), Image.Resampling.BOX)  # 16x fewer columns: the stripes average to light grey
+    clean = np.asarray(warp_image(source, mesh, box, [(reduced, 25 / 400)], np.array([1, 1])), np.float32)[5:-5, 2:-2, 0]
+    assert abs(clean.mean() - 170) < 12 and clean.std() < 12
+    assert aliased.std() > 3 * clean.std()
