@@ -176,6 +176,8 @@ def frame_of(face: Face) -> FaceFrame:
     # The landmarks' own down direction (eyes to chin) decides which way is
     # "down" for a face shown upside down; the eye line alone cannot.
     chin = _np(face.landmarks["chinBottom"])
+    if not (np.isfinite(d) and np.isfinite(chin).all()):
+        raise ValueError("landmarks not finite")
     if (chin - (el + er) / 2) @ ey < 0:
         ey = -ey
     return FaceFrame((el + er) / 2, ex, ey, d)
