@@ -26,9 +26,9 @@ from PIL import Image
 
 from batch_job.detect.face import Box
 from batch_job.fit import FaceFrame, centre_of
-from batch_job.warp import Mesh, warp_image
+from batch_job.warp import Mesh, warp
 from batch_job.wearing import is_skin, srgb_to_lab
-from masks.catalog import ANCHOR_NAMES, MaskTemplate
+from masks.catalog import ANCHOR_NAMES
 
 _A = {name: i for i, name in enumerate(ANCHOR_NAMES)}
 # The map the worn mask is segmented on: a mask edge needs no more detail.
@@ -84,14 +84,14 @@ def worn_mask_reach(
     frame: FaceFrame,
     dst: np.ndarray,
     mesh: Mesh,
-    template: MaskTemplate,
-    scale: float,
+    level: tuple[Image.Image, float],
     box: Box | None = None,
 ) -> Reach | None:
     """How far to move each anchor target out so the fitted art covers the worn mask; None when it cannot be seen.
 
     ``dst`` are the anchor targets the fit used, ``mesh`` the fitted mesh (template
-    pixels to image pixels) and ``scale`` its image pixels per template pixel.
+    pixels to image pixels) and ``level`` the art level the face is painted from
+    and its scale (reused: another level per face would churn the level cache).
     ``box`` is the detector's face box: when the landmarks' lower face shows skin
     (a face in profile whose mesh slid back onto the cheek), the mask is looked
     for under the box's own mouth position instead.
@@ -138,7 +138,7 @@ def worn_mask_reach(
 
     # Rays, and the art's opaque reach along them, on the map.
     dirs = np.stack([np.cos(RAY_ANGLES), np.sin(RAY_ANGLES)], axis=1) @ np.stack([frame.ex, frame.ey])
-    alpha = _art_alpha(template, mesh, scale, (x0, y0), step, (cols, rows))
+    alpha = _art_alpha(level, mesh, (x0, y0), step, (cols, rows))
     c_map = (centre - (x0, y0)) / step
     radii = np.arange(0.0, 4.0 * d / step, 0.5)
     art = _first_exit(alpha > 0.5, c_map, dirs, radii) * step
@@ -252,12 +252,15 @@ def _seed(dst: np.ndarray, centre: np.ndarray, px: np.ndarray, py: np.ndarray) -
     return np.asarray(image, dtype=bool)
 
 
-def _art_alpha(template: MaskTemplate, mesh: Mesh, scale: float, origin, step: float, size) -> np.ndarray:
-    """The fitted art's alpha on the map (0..1)."""
-    level, k = template.level_image(scale / step)
-    small = Mesh(mesh.src * k, (mesh.dst - np.asarray(origin, dtype=np.float64)) / step, mesh.triangles)
-    art = warp_image(level, small, (0, 0, size[0], size[1]))
-    return np.asarray(art, dtype=np.float32)[..., 3] / 255.0
+def _art_alpha(level: tuple[Image.Image, float], mesh: Mesh, origin, step: float, size) -> np.ndarray:
+    """The fitted art's alpha on the map (0..1), from the face's own level box-reduced to about the map's scale."""
+    image, k = level
+    factor = max(1, 2 ** int(np.floor(np.log2(max(step, 1.0)))))
+    small = image.reduce(factor) if factor > 1 else image
+    alpha = np.asarray(small, dtype=np.float32)[..., 3:4] * np.float32(1 / 255)
+    k_small = k * small.width / image.width
+    moved = Mesh(mesh.src * k_small, (mesh.dst - np.asarray(origin, dtype=np.float64)) / step, mesh.triangles)
+    return warp(alpha, moved, (0, 0, size[0], size[1]))[..., 0]
 
 
 def _grow(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:

@@ -96,9 +96,14 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     template = job.template.mirrored() if mirror else job.template
     overshoot = None if job.wears_mask else BARE_CHIN_OVERSHOOT
     fit = fit_template(template, face, overshoot)
+    face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
+    # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
+    # detail and the triangles' edges are area-averaged instead of aliased.
+    ss = SUPERSAMPLE if face_width < SUPERSAMPLE_BELOW_PX[0] else (2 if face_width < SUPERSAMPLE_BELOW_PX[1] else 1)
+    level, k = _level(template, fit.scale * ss)
     if job.wears_mask:
         # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
-        reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, template, fit.scale, face.box)
+        reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, (level, k), face.box)
         if reach is not None and reach.extended:
             fit = fit_template(template, face, overshoot, offsets=reach.offsets)
     x0, y0, x1, y1 = fit.box
@@ -109,13 +114,9 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     if cx1 <= cx0 or cy1 <= cy0:
         raise FaceError("the fitted mask falls outside the photo")
     box = (cx0, cy0, cx1, cy1)
-    face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
-    # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
-    # detail and the triangles' edges are area-averaged instead of aliased.
-    ss = SUPERSAMPLE if face_width < SUPERSAMPLE_BELOW_PX[0] else (2 if face_width < SUPERSAMPLE_BELOW_PX[1] else 1)
-    level, k = _level(template, fit.scale * ss)
+    # The reach moves only the outline, not the eyes: the face's scale and level stay.
     mesh = Mesh(fit.mesh.src * k, fit.mesh.dst * ss, fit.mesh.triangles)
-    finer, pick = _finer_levels(template, mesh, k)
+    finer, pick = _finer_levels(level, mesh)
     art = warp_image(level, mesh, (cx0 * ss, cy0 * ss, cx1 * ss, cy1 * ss), finer, pick)
     if ss > 1:
         art = art.reduce(ss)
@@ -141,18 +142,21 @@ def _level(template: MaskTemplate, scale: float) -> tuple[Image.Image, float]:
 MAX_SQUEEZE = 2.5
 
 
-def _finer_levels(template: MaskTemplate, mesh: Mesh, k: float) -> tuple[list[tuple[Image.Image, float]], np.ndarray]:
-    """More reduced levels for the triangles squeezed far more than the face (the far side in profile)."""
+def _finer_levels(level: Image.Image, mesh: Mesh) -> tuple[list[tuple[Image.Image, float]], np.ndarray]:
+    """Box-reduced copies of ``level`` for the triangles squeezed far more than the face (the far side
+    in profile). Reduced from the face's own level, not read from the level cache: a cache level per
+    squeeze churned the cache and cost a PNG decode a face (4 s on 60 real photos)."""
     squeeze = minification(mesh)
     pick = np.zeros(len(mesh.triangles), dtype=np.int64)
     finer: list[tuple[Image.Image, float]] = []
-    index: dict[float, int] = {}
+    index: dict[int, int] = {}
     for i in np.nonzero(squeeze > MAX_SQUEEZE)[0]:
-        image, k_fine = _level(template, k / squeeze[i])
-        if k_fine not in index:
-            finer.append((image, k_fine / k))
-            index[k_fine] = len(finer)
-        pick[i] = index[k_fine]
+        factor = 2 ** int(np.ceil(np.log2(squeeze[i] / 2)))
+        if factor not in index:
+            reduced = level.reduce(factor)
+            finer.append((reduced, reduced.width / level.width))
+            index[factor] = len(finer)
+        pick[i] = index[factor]
     return finer, pick
 
 
