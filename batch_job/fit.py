@@ -239,7 +239,8 @@ def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool =
     for name in ("cheek_right", "jaw_right_nose", "jaw_right_low"):
         targets[name] = targets[name] + out_r * push_r
     middle = {"cheek": targets["nose_bridge"], "jaw": targets["nose_tip"]}
-    for side, sign in (("left", -1.0), ("right", 1.0)):
+    # Only for the fit: measuring the face itself (who wears a mask) reads the landmarks as they are.
+    for side, sign in (("left", -1.0), ("right", 1.0)) if turn_push else ():
         for name, ref in ((f"cheek_{side}", "cheek"), (f"jaw_{side}_nose", "jaw"), (f"jaw_{side}_low", "mouth")):
             centre = middle.get(ref, targets["mouth"])
             short = MIN_SIDE * fr.d - sign * float((targets[name] - centre) @ fr.ex)
