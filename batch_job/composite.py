@@ -17,6 +17,10 @@ from PIL import Image, ImageFilter
 WHITE_REFERENCE = 0.86
 SKIN_REFERENCE = 0.72  # 90th-percentile brightness of a well-lit face without a white mask
 SHADOW_STRENGTH = 0.38
+# A white or pale mask's 75th-percentile brightness over the face skin's 90th
+# (same light): about 1.2 for white (0.86 / 0.72). Under 0.9 it is a grey or
+# dark mask, not a light probe.
+WHITE_OVER_SKIN = 0.9
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,16 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
     chroma_map = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # max(axis=2) is 5x slower
     pale_map = (luma_map > 0.12) & (chroma_map < np.maximum(0.08, 0.3 * luma_map))
     covered = cover > 0.6
-    if covered.sum() >= 30 and pale_map[covered].mean() > 0.5:
-        probe_mask = covered & pale_map
+    skin = window[face_region & (cover < 0.3)]
+    skin_level = float(np.percentile(luma(skin), 90)) if skin.size >= 30 else None
+    probe_mask = covered & pale_map
+    level = float(np.percentile(luma_map[probe_mask], 75)) if probe_mask.sum() >= 30 else 0.0
+    # A grey card only if it is white: a white mask reads brighter than the skin
+    # in the same light. A black or grey cloth mask passes the "grey" test too,
+    # and read as a card it lit the monster mask at a quarter of the light.
+    white = skin_level is None or level >= WHITE_OVER_SKIN * skin_level
+    if covered.sum() >= 30 and pale_map[covered].mean() > 0.5 and white:
         probe = window[probe_mask]
-        level = float(np.percentile(luma(probe), 75))
         colour = np.median(probe, axis=0)
         colour = colour / max(float(colour.mean()), 1e-3)
         # Pale-blue masks are blue by themselves: trust only half the tint, bounded.
@@ -78,10 +88,8 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
             small = Image.fromarray(field, "F")
             field = np.asarray(small.resize((full_shape[1], full_shape[0]), Image.Resampling.BILINEAR), dtype=np.float32)
         return Lighting(gain.astype(np.float32), "mask", field)
-    skin = window[face_region & (cover < 0.3)]
-    if skin.size >= 30:
-        level = float(np.percentile(luma(skin), 90))
-        gain = np.full(3, np.clip(level / SKIN_REFERENCE, 0.45, 1.1), np.float32)
+    if skin_level is not None:
+        gain = np.full(3, np.clip(skin_level / SKIN_REFERENCE, 0.45, 1.1), np.float32)
         return Lighting(gain, "face")
     return Lighting(np.ones(3, np.float32), "none")
 

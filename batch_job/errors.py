@@ -23,6 +23,10 @@ class ImageTooLarge(PhotoError):
     """The image declares more pixels than the configured limit (decompression-bomb guard)."""
 
 
+class FaceError(MaskalbumError):
+    """One face cannot be fitted or painted; it becomes that face's faces.csv row, the photo goes on."""
+
+
 class DetectorError(MaskalbumError):
     """The face detector failed for a reason that is not the photo's fault."""
 

@@ -35,6 +35,11 @@ JAW_BULGE = 0.03
 # visible at the 90th percentile from 9% to 1-3% and centred the mask better;
 # pushing the near side instead did neither (bench/quality.py).
 FAR_SIDE_PUSH = 0.3
+# Each side's outline anchors stay at least this far (eye distances) out from
+# the nose-mouth line at their height. In profile, FaceMesh puts the far jaw
+# across the nose: the mesh folded and drew the art's far side mirrored over
+# its near side, a torn crease on the real photos.
+MIN_SIDE = 0.2
 
 # Inner triangles over the canonical layout (see masks/catalog.py CANONICAL).
 _INNER = [
@@ -72,6 +77,94 @@ class FaceFrame:
         return float((p - self.origin) @ self.ey) / self.d
 
 
+# Below this eye distance (px) two eye points say nothing about the face's size or angle.
+MIN_EYE_DISTANCE = 1.5
+
+
+def fit_problem(face: Face) -> str:
+    """Why ``face`` cannot be fitted, or "" when it can (a reason for its faces.csv row)."""
+    if not face.has_landmarks:
+        return "no landmarks"
+    points = np.array([[p.x, p.y] for p in face.landmarks.values()], dtype=np.float64)
+    if not np.isfinite(points).all():
+        return "landmarks not finite"
+    if face.eye_distance < MIN_EYE_DISTANCE:
+        return f"eyes {face.eye_distance:.1f} px apart: too close to fit"
+    return ""
+
+
+# Faces narrower than this (px) are fitted from their eyes and box alone
+# (simple_face): FaceMesh's jaw and chin on a face this small move by a
+# quarter of the face between neighbouring frames, its eye centres much less.
+SIMPLE_FIT_PX = 24
+# The canonical frontal face as landmarks (eye distances from the eye midpoint,
+# x right, y down): the layout the mask art is drawn for, which a simple fit places.
+CANONICAL_LANDMARKS = {
+    "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
+    "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
+    "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
+    "midJawlineRight": (0.87, 1.1), "upperJawlineRight": (1.06, 0.25),
+}  # fmt: skip
+# A face box is about this many eye distances wide (CenterFace, frontal), and
+# its eye line sits this far down it: the fallback when the eyes are implausible.
+BOX_WIDTH_PER_EYE_DISTANCE = 2.3
+BOX_EYE_LINE = 0.4
+
+
+def simple_face(face: Face, trust_eyes: bool = True) -> Face:
+    """The face as the canonical frontal layout placed by its eyes (roll, size) and box alone.
+
+    The eyes are used when they are plausible for the box (eye distance a fifth
+    to two thirds of its width, midpoint inside it); otherwise the box gives an
+    upright face. The eye distance is never taken under a third of the box
+    width, so a small face in profile keeps a mask as wide as its head.
+    """
+    box = face.box
+    width = max(box.w, 1.0)
+    lm = face.landmarks
+    eyes = None
+    if trust_eyes and "eyeLeft" in lm and "eyeRight" in lm:
+        el, er = _np(lm["eyeLeft"]), _np(lm["eyeRight"])
+        d = float(np.linalg.norm(er - el))
+        mid = (el + er) / 2
+        inside = box.x <= mid[0] <= box.x + box.w and box.y <= mid[1] <= box.y + box.h
+        if np.isfinite(d) and 0.2 * width <= d <= 0.67 * width and inside:
+            eyes = (mid, (er - el) / d, d)
+    if eyes is None:
+        eyes = (np.array([box.x + box.w / 2, box.y + BOX_EYE_LINE * box.h]), np.array([1.0, 0.0]), width / BOX_WIDTH_PER_EYE_DISTANCE)
+    mid, ex, d = eyes
+    d = max(d, width / 3)
+    ey = np.array([-ex[1], ex[0]])
+    points = {name: Point(*(mid + (ex * x + ey * y) * d)) for name, (x, y) in CANONICAL_LANDMARKS.items()}
+    return Face(box, face.score, points, face.pose, face.occluded)
+
+
+def face_to_fit(face: Face) -> Face:
+    """The face the mask is fitted to: its landmarks, or its eyes and box (simple_face) for a
+    small face and for landmarks that put the mouth off the detected face."""
+    if face.has_landmarks and _mouth_off_box(face):
+        # The eyes come from the same misplaced mesh: the box alone places the face.
+        return simple_face(face, trust_eyes=False)
+    return simple_face(face) if face.box.w < SIMPLE_FIT_PX else face
+
+
+# The nose-mouth centre may sit this far (box widths) outside the face box before
+# the landmarks count as another head's: on the real-photo set, FaceMesh put 11 of
+# 1165 faces (>= 24 px) there, masks on the back of a head in profile or on hair, while
+# true profiles reach 1.0 (the nose at the box's edge).
+OFF_BOX = 0.12
+
+
+def _mouth_off_box(face: Face) -> bool:
+    lm = face.landmarks
+    c = _np(lm["nose"]) * 0.6 + (_np(lm["mouthLeft"]) + _np(lm["mouthRight"])) / 2 * 0.4
+    b = face.box
+    if not np.isfinite(c).all() or b.w <= 0 or b.h <= 0:
+        return False
+    rx, ry = (c[0] - b.x) / b.w, (c[1] - b.y) / b.h
+    return not (-OFF_BOX <= rx <= 1 + OFF_BOX and -OFF_BOX <= ry <= 1 + OFF_BOX)
+
+
 def frame_of(face: Face) -> FaceFrame:
     el = _np(face.landmarks["eyeLeft"])
     er = _np(face.landmarks["eyeRight"])
@@ -83,6 +176,8 @@ def frame_of(face: Face) -> FaceFrame:
     # The landmarks' own down direction (eyes to chin) decides which way is
     # "down" for a face shown upside down; the eye line alone cannot.
     chin = _np(face.landmarks["chinBottom"])
+    if not (np.isfinite(d) and np.isfinite(chin).all()):
+        raise ValueError("landmarks not finite")
     if (chin - (el + er) / 2) @ ey < 0:
         ey = -ey
     return FaceFrame((el + er) / 2, ex, ey, d)
@@ -143,6 +238,14 @@ def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool =
         targets[name] = targets[name] + out_l * push_l
     for name in ("cheek_right", "jaw_right_nose", "jaw_right_low"):
         targets[name] = targets[name] + out_r * push_r
+    middle = {"cheek": targets["nose_bridge"], "jaw": targets["nose_tip"]}
+    # Only for the fit: measuring the face itself (who wears a mask) reads the landmarks as they are.
+    for side, sign in (("left", -1.0), ("right", 1.0)) if turn_push else ():
+        for name, ref in ((f"cheek_{side}", "cheek"), (f"jaw_{side}_nose", "jaw"), (f"jaw_{side}_low", "mouth")):
+            centre = middle.get(ref, targets["mouth"])
+            short = MIN_SIDE * fr.d - sign * float((targets[name] - centre) @ fr.ex)
+            if short > 0:
+                targets[name] = targets[name] + fr.ex * sign * short
     return np.array([targets[name] for name in ANCHOR_NAMES])
 
 
@@ -162,13 +265,14 @@ def template_points(template: MaskTemplate) -> np.ndarray:
     return np.array([template.anchors[name] for name in ANCHOR_NAMES], dtype=np.float64)
 
 
-def _centre(points: np.ndarray) -> np.ndarray:
+def centre_of(points: np.ndarray) -> np.ndarray:
+    """The mask's centre among anchor points (between the nose tip and the mouth): what the ring radiates from."""
     return points[_A["nose_tip"]] * 0.6 + points[_A["mouth"]] * 0.4
 
 
 def build_mesh(src: np.ndarray, dst: np.ndarray) -> Mesh:
     """Inner anchors plus an outer ring (per hull vertex and per hull edge midpoint)."""
-    c_src, c_dst = _centre(src), _centre(dst)
+    c_src, c_dst = centre_of(src), centre_of(dst)
     ring_src, ring_dst = [], []
     hull = [_A[n] for n in _HULL]
     for i, a in enumerate(hull):
@@ -191,6 +295,7 @@ def build_mesh(src: np.ndarray, dst: np.ndarray) -> Mesh:
 @dataclass(frozen=True)
 class Fit:
     mesh: Mesh
+    targets: np.ndarray  # the anchor targets the mesh maps the template's anchors to
     box: tuple[int, int, int, int]  # output window (x0, y0, x1, y1), not clipped to the photo
     scale: float  # target pixels per template pixel, roughly
     eye_distance: float
@@ -216,9 +321,12 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     return Mesh(mesh.src, mesh.dst, mesh.triangles[np.array(keep, dtype=bool)])
 
 
-def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = None) -> Fit:
+def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = None, offsets: np.ndarray | None = None) -> Fit:
+    """The mesh carrying ``template`` onto ``face``; ``offsets`` (12 x 2 px) move anchor targets (cover.py)."""
     src = template_points(template)
     dst = anchor_targets(face, overshoot)
+    if offsets is not None:
+        dst = dst + offsets
     mesh = _drop_empty_triangles(build_mesh(src, dst), template)
     used = mesh.dst[np.unique(mesh.triangles)]
     lo = np.floor(used.min(axis=0)).astype(int) - 2
@@ -228,7 +336,7 @@ def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = N
     h_face = float(np.linalg.norm(dst[_A["chin"]] - dst[_A["nose_bridge"]]))
     h_tmpl = float(np.linalg.norm(src[_A["chin"]] - src[_A["nose_bridge"]]))
     scale = max(d_face / template.eye_distance, h_face / max(h_tmpl, 1e-6))
-    return Fit(mesh, (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])), scale, d_face)
+    return Fit(mesh, dst, (int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])), scale, d_face)
 
 
 def folded_triangles(mesh: Mesh) -> int:

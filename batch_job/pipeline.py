@@ -18,6 +18,7 @@ from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
 from batch_job.gallery import GREY_MODES, THUMB_PX, Thumbs, thumbnail
+from batch_job.fit import face_to_fit, fit_problem
 from batch_job.imaging import Photo, encode, sniff
 from batch_job.paint import PaintJob, Painted, paint
 from batch_job.settings import Settings
@@ -41,11 +42,12 @@ class FaceRow:
     score: float
     wearing_mask: bool
     mask_score: float
-    action: str  # replaced | left_bare | too_small
+    action: str  # replaced | left_bare | too_small | not_fitted
     mask: str
     roll: float
     yaw: float
     pitch: float
+    reason: str = ""  # why a face was not replaced when that is not plain (not_fitted, too_small)
 
 
 @dataclass(frozen=True)
@@ -146,22 +148,26 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
         faces = ctx.detector.detect(photo)
         faces = sorted(faces, key=lambda f: (f.box.y, f.box.x))  # stable, readable face indices
         decisions = [_decide(i, face, photo, ctx, sha) for i, face in enumerate(faces)]
-        jobs = [d.job for d in decisions if d.job is not None]
         notes = "; ".join(dict.fromkeys(photo.notes))
-        face_rows = [d.row(key) for d in decisions]
         if not faces:
             return PhotoResult(
                 row("no_faces", output=key, width=width, height=height, notes=notes), [], copy_source=True,
                 thumbs=_unchanged_thumbs(photo, ctx),
             )  # fmt: skip
+        painted: list[Painted] = []
+        thumbs = None
+        if any(d.job is not None for d in decisions):
+            output, out_key, painted, thumbs = _render(photo, decisions, key, ctx, keep_alpha)
+        jobs = [d.job for d in decisions if d.job is not None]
+        face_rows = [d.row(key) for d in decisions]
         if not jobs:
+            # Nothing was painted (nothing to replace, or every fit failed): the photo is unchanged.
             return PhotoResult(
                 row("ok", output=key, width=width, height=height, notes=notes, faces_found=len(faces)),
                 face_rows,
                 copy_source=True,
                 thumbs=_unchanged_thumbs(photo, ctx),
             )
-        output, out_key, painted, thumbs = _render(photo, jobs, key, ctx, keep_alpha)
         notes = "; ".join(dict.fromkeys(photo.notes))
         masks_used = sorted({j.template.name for j in jobs})
         return PhotoResult(
@@ -191,6 +197,7 @@ class _Decision:
     score: float
     action: str
     job: PaintJob | None
+    reason: str = ""
 
     def row(self, key: str) -> FaceRow:
         b = self.face.box
@@ -199,30 +206,47 @@ class _Decision:
             score=round(self.face.score, 4), wearing_mask=self.wearing, mask_score=round(self.score, 4),
             action=self.action, mask=self.job.template.name if self.job else "",
             roll=round(self.face.pose.roll, 1), yaw=round(self.face.pose.yaw, 1), pitch=round(self.face.pose.pitch, 1),
+            reason=self.reason,
         )  # fmt: skip
 
 
 def _decide(index: int, face: Face, photo: Photo, ctx: Context, sha: str) -> _Decision:
-    wearing = assess(*view(photo, face), face)
+    """What to do with one face. A failure here is this face's row, never the photo's."""
+    try:
+        wearing = assess(*view(photo, face), face)
+    except Exception as exc:  # noqa: BLE001 - one face's bad geometry must not lose the photo; logged in full
+        log.exception("wearing check failed on face %d", index)
+        return _Decision(index, face, False, 0.0, "not_fitted", None, f"wearing check failed: {type(exc).__name__}: {exc}")
     settings = ctx.settings
-    if face.box.w < settings.min_face_px or not face.has_landmarks:
-        return _Decision(index, face, wearing.masked, wearing.score, "too_small", None)
+    if face.box.w < settings.min_face_px:
+        return _Decision(index, face, wearing.masked, wearing.score, "too_small", None, f"under {settings.min_face_px} px wide")
     if not (wearing.masked or settings.all_faces):
         return _Decision(index, face, wearing.masked, wearing.score, "left_bare", None)
+    problem = fit_problem(face_to_fit(face))
+    if problem:
+        return _Decision(index, face, wearing.masked, wearing.score, "not_fitted", None, problem)
     template = pick(ctx.pool, settings.seed, sha, index)
     seed = int.from_bytes(hashlib.sha256(f"{settings.seed}:{sha}:{index}:grain".encode()).digest()[:8], "big")
     job = PaintJob(face, template, seed, wears_mask=wearing.masked)
     return _Decision(index, face, wearing.masked, wearing.score, "replaced", job)
 
 
-def _render(photo: Photo, jobs: list[PaintJob], key: str, ctx: Context, keep_alpha: bool):
+def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, keep_alpha: bool):
+    """Paint every decided job; a face whose fit or paint fails becomes ``not_fitted`` (decisions are updated)."""
     full = photo.full()
     mode = full.mode
     # Painted in place: the decoded photo is ours alone, and a copy of 12 MP costs ~60 ms.
     result = photo.rgb()
     before = thumbnail(result) if ctx.thumbs else None  # taken first: paint() works in place
-    painted = paint(result, jobs, keep_alpha=keep_alpha)
-    if mode in ("L", "LA", "I;16", "I;16B", "I;16L", "I", "1"):
+    chosen = [d for d in decisions if d.job is not None]
+    outcomes = paint(result, [d.job for d in chosen], keep_alpha=keep_alpha)
+    painted = []
+    for decision, outcome in zip(chosen, outcomes, strict=True):
+        if outcome.error:
+            decision.action, decision.job, decision.reason = "not_fitted", None, outcome.error
+        else:
+            painted.append(outcome)
+    if mode in GREY_MODES:
         # A black-and-white photo gets a black-and-white mask.
         result = result.convert("L")
     settings = photo.encode_settings()

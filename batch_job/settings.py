@@ -40,7 +40,9 @@ class Settings:
     mask_file: str | None = None
     anchors_file: str | None = None
     all_faces: bool = False
-    min_face_px: int = 24  # faces narrower than this are left alone ("too_small")
+    # Faces narrower than this are left alone ("too_small"); from 12 to 24 px a
+    # face is fitted from its eyes and box alone (batch_job/fit.py SIMPLE_FIT_PX).
+    min_face_px: int = 12
     # -- limits and speed ---------------------------------------------------------------------
     # Defaults here are the only copy: LocalDetector and Photo take theirs from these fields.
     detect_threshold: float = 0.33  # CenterFace score; the highest on 20 non-face pictures was 0.27

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from batch_job.detect.face import Box, Face, Point, Pose
-from batch_job.fit import CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
+from batch_job.fit import CANONICAL_LANDMARKS, CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
 from batch_job.paint import PaintJob, paint
 from batch_job.warp import Mesh, map_points, warp, warp_image
 from masks.catalog import ANCHOR_INDEX, ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_to_template, coverage_polygon
@@ -17,12 +17,7 @@ from masks.catalog import ANCHOR_INDEX, ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIU
 IDX = ANCHOR_INDEX
 
 # A frontal face in eye distances, Rekognition landmark names (x right, y down from the eye midpoint).
-FRONTAL = {
-    "eyeLeft": (-0.5, 0.0), "eyeRight": (0.5, 0.0), "nose": (0.0, 0.6), "mouthLeft": (-0.35, 1.0),
-    "mouthRight": (0.35, 1.0), "mouthUp": (0.0, 0.9), "mouthDown": (0.0, 1.1),
-    "upperJawlineLeft": (-1.06, 0.25), "midJawlineLeft": (-0.87, 1.1), "chinBottom": (0.0, 1.62),
-    "midJawlineRight": (0.87, 1.1), "upperJawlineRight": (1.06, 0.25),
-}  # fmt: skip
+FRONTAL = CANONICAL_LANDMARKS
 
 
 def make_face(d: float = 100.0, centre=(500.0, 400.0), roll_deg: float = 0.0, points=FRONTAL) -> Face:
@@ -235,3 +230,40 @@ def test_overlapping_faces_paint_the_nearer_one_last(catalog):
     paint(wrong, [small])
     assert np.array_equal(np.asarray(given), np.asarray(expected))
     assert not np.array_equal(np.asarray(given), np.asarray(wrong))  # the faces do overlap, so the order shows
+
+
+def test_a_profile_whose_far_jaw_crosses_the_nose_does_not_fold(catalog, monkeypatch):
+    """In profile FaceMesh puts the far jaw across the nose (real photos, yaw 60-80): the far side is
+    kept beyond the nose-mouth line, so the mesh does not fold and tear the art."""
+    import batch_job.fit as fit_module
+
+    profile = dict(FRONTAL, eyeRight=(0.25, 0.0), nose=(0.6, 0.6), mouthLeft=(0.05, 1.0), mouthRight=(0.45, 1.0),
+                   mouthUp=(0.3, 0.9), mouthDown=(0.3, 1.1), upperJawlineRight=(0.3, 0.25),
+                   midJawlineRight=(0.25, 1.1), chinBottom=(0.3, 1.62))  # fmt: skip
+    face = make_face(d=100, centre=(400, 300), points=profile)
+    for template in catalog.masks:
+        assert folded_triangles(fit_template(template, face).mesh) == 0, template.name
+    monkeypatch.setattr(fit_module, "MIN_SIDE", -10.0)  # the rule off: the same landmarks fold the mesh
+    assert sum(folded_triangles(fit_template(t, face).mesh) for t in catalog.masks) > 0
+
+
+def test_a_squeezed_triangle_reads_a_reduced_copy_of_the_art():
+    """The far side of a face in profile squeezes the art 10-20x across: sampled from the face's own
+    level it aliases into stripes; the finer-level path reads an area-averaged copy instead."""
+    from batch_job.warp import minification
+
+    stripes = np.zeros((100, 400, 4), np.uint8)
+    stripes[:, ::3, :3] = 255  # two white columns, one black: a period that 20x sampling does not hide
+    stripes[:, 1::3, :3] = 255
+    stripes[..., 3] = 255
+    source = Image.fromarray(stripes, "RGBA").convert("RGBa")
+    src = np.array([[0, 0], [400, 0], [400, 100], [0, 100]], float)
+    dst = np.array([[10, 10], [30, 10], [30, 110], [10, 110]], float)  # 20x narrower, same height
+    mesh = Mesh(src, dst, np.array([[0, 1, 2], [0, 2, 3]]))
+    assert minification(mesh) == pytest.approx([20.0, 20.0])
+    box = (10, 10, 30, 110)
+    aliased = np.asarray(warp_image(source, mesh, box), np.float32)[5:-5, 2:-2, 0]
+    reduced = source.resize((25, 100), Image.Resampling.BOX)  # 16x fewer columns: the stripes average to light grey
+    clean = np.asarray(warp_image(source, mesh, box, [(reduced, 25 / 400)], np.array([1, 1])), np.float32)[5:-5, 2:-2, 0]
+    assert abs(clean.mean() - 170) < 12 and clean.std() < 12
+    assert aliased.std() > 3 * clean.std()

@@ -84,7 +84,7 @@ def test_run_album_outputs_rows_and_exit_code(album: Path, tmp_path: Path):
 
     faces = pd.read_csv(out / "faces.csv", keep_default_na=False)
     assert list(faces.columns) == ["image", "face", "x", "y", "w", "h", "score", "wearing_mask", "mask_score",
-                                   "action", "mask", "roll", "yaw", "pitch"]  # fmt: skip
+                                   "action", "mask", "roll", "yaw", "pitch", "reason"]  # fmt: skip
     first = faces[faces["image"] == "day 1/IMG_0001.jpg"]
     assert sorted(first["action"]) == ["left_bare", "replaced", "replaced"]
 

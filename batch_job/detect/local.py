@@ -472,7 +472,8 @@ class LocalDetector:
                 for x0, y0, x1, y1 in windows:
                     # Cut from the full photo and reduce just the window: the photo is
                     # decoded at full size for painting anyway, a 2048 px copy is not.
-                    box = (x0 / fine, y0 / fine, x1 / fine, y1 / fine)
+                    # fine_size is rounded: x1 / fine can pass the photo's edge by a fraction of a pixel.
+                    box = (x0 / fine, y0 / fine, min(full.width, x1 / fine), min(full.height, y1 / fine))
                     part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
                     found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
                 return found
