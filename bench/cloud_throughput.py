@@ -34,8 +34,8 @@ import boto3
 from batch_job import cloud
 from batch_job.imaging import Photo
 from batch_job.s3storage import S3Storage
-from testing.synth import PersonSpec, make_scene
 from testing.aws_fakes import FakeRekognition, aws_env, detect_faces_response, face_detail
+from testing.synth import PersonSpec, make_scene
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,13 +24,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from batch_job.detect.local import LocalDetector
-from batch_job.pipeline import Context, process_photo
-from batch_job.settings import Settings
-from testing.synth import PersonSpec, Scene, coverage_map, make_scene, random_people, visible_share
 from batch_job.fit import fit_template
 from batch_job.imaging import Photo
+from batch_job.pipeline import Context, process_photo
+from batch_job.settings import Settings
 from batch_job.warp import warp
 from masks.catalog import canonical_to_template, coverage_polygon, load_catalog
+from testing.synth import PersonSpec, Scene, coverage_map, make_scene, random_people, visible_share
 
 ROOT = Path(__file__).resolve().parent.parent
 

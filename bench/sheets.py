@@ -1,6 +1,6 @@
 """Before/after sheets of the hardest real faces: the labelled face in the original and in one or more outputs.
 
-    python bench/sheets.py DIR OUT_A [OUT_B ...] [--json real.json] [--pick worst|small|profile|coloured|all]
+    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json] [--pick worst|small|profile|coloured|all]
                            [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
 
 DIR is the labelled set (images/, labels/; see bench/real_photos.py), each
@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.real_photos import UNCHANGED_LEVELS, Label, match, read_labels, srgb_to_lab, worn_mask
 
-from bench.real_photos import UNCHANGED_LEVELS, Label, match, read_labels, srgb_to_lab, worn_mask  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PICKS = ("worst", "small", "profile", "coloured", "all")
 

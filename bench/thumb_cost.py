@@ -1,7 +1,7 @@
 """What the gallery's thumbnails add to a photo's time in the pipeline (they are made from pixels the
 pipeline has already decoded: the painted photo, or the detector's reduced decode).
 
-    nice .venv/bin/python bench/thumb_cost.py [--repeats 3] [--phone 6]
+    nice .venv/bin/python -m bench.thumb_cost [--repeats 3] [--phone 6]
 
 Runs every photo of examples/choshi_trip (or, with --phone N, N of bench/local_throughput.py's
 4032 x 3024 phone photos, every one with masks to paint) through ``process_photo`` with and without
@@ -13,18 +13,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from batch_job.album import scan
+from batch_job.detect.local import LocalDetector
+from batch_job.pipeline import Context, process_photo
+from batch_job.settings import Settings
+from masks.catalog import load_catalog
 
-from batch_job.album import scan  # noqa: E402
-from batch_job.detect.local import LocalDetector  # noqa: E402
-from batch_job.pipeline import Context, process_photo  # noqa: E402
-from batch_job.settings import Settings  # noqa: E402
-from masks.catalog import load_catalog  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Screenshots of the sample album's gallery, as a person opens it (headless Chromium from Debian).
 
-    python examples/make_gallery_screenshots.py [OUT_DIR]
+    python -m examples.make_gallery_screenshots [OUT_DIR]
 
 Runs `maskalbum run examples/choshi_trip` into OUT_DIR (default: a temporary folder), or rebuilds the
 page of the output already there, then shoots index.html at desktop (1280x800) and phone (390x844) widths, the grid and
@@ -18,11 +18,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from testing.browser import browser
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.browser import browser  # noqa: E402
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 

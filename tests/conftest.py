@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from testing.synth import PersonSpec
 from testing.helpers import scene_jpeg
+from testing.synth import PersonSpec
 
 # Never read a developer's real config while testing.
 os.environ.setdefault("MASKALBUM_CONFIG", "/nonexistent/maskalbum-test-config.toml")

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 import typer
-from testing.helpers import encode, gradient_image
 from typer.testing import CliRunner
 
 from batch_job import cloud
 from batch_job.errors import UsageError
 from cli.app import app
 from testing.aws_fakes import aws_env, moto_server, write_album
+from testing.helpers import encode, gradient_image
 
 AWS_COMMANDS = ["submit", "status", "download", "albums", "cancel", "logs", "register-job-definition"]
 BUCKET = "maskalbum-cli"

@@ -19,12 +19,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from testing.helpers import encode, gradient_image, scene_jpeg
 from typer.testing import CliRunner
 
-from testing.synth import PersonSpec
 from cli.app import app
 from testing.aws_fakes import batch_container, moto_account, process_env, write_album
+from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 BUCKET = "maskalbum-e2e"
 SEED = "7"

@@ -16,7 +16,6 @@ import boto3
 import numpy as np
 import pytest
 from botocore.stub import ANY, Stubber
-from testing.helpers import encode, scene_jpeg
 from PIL import Image
 
 from batch_job.aws import ServiceUnavailable, rekognition_client
@@ -33,8 +32,9 @@ from batch_job.errors import DetectorError
 from batch_job.imaging import Photo
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
-from testing.synth import PersonSpec
 from testing.aws_fakes import FakeRekognition, detect_faces_response, face_detail, jpeg_size
+from testing.helpers import encode, scene_jpeg
+from testing.synth import PersonSpec
 
 PARAMS = {"Image": {"Bytes": ANY}, "Attributes": ATTRIBUTES}
 

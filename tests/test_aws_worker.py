@@ -21,13 +21,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from testing.helpers import encode, gradient_image, scene_jpeg
 
 from batch_job import cloud, jobdef
 from batch_job.aws import BatchJobs
 from batch_job.s3storage import S3Storage
 from batch_job.settings import Settings
-from testing.synth import PersonSpec
 from testing.aws_fakes import (
     FakeError,
     FakeRekognition,
@@ -37,6 +35,8 @@ from testing.aws_fakes import (
     process_env,
     write_album,
 )
+from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 BUCKET = "maskalbum-worker"
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """The monster mask covers the worn mask itself: lower (KN95), wider (cloth), coloured; small faces get one too.
 
-Real JPEGs made from the repository's portraits (bench/synth.py), with a
+Real JPEGs made from the repository's portraits (testing/synth.py), with a
 larger worn mask painted over the synthetic surgical one where its shape is
 known exactly; the real detector and pipeline run on them. Each coverage test
 also runs with the worn-mask check switched off and asserts that it then
@@ -19,8 +19,7 @@ import batch_job.paint as paint_module
 from batch_job.detect.face import Box, Face, Point
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
-from bench.quality import coverage_map
-from bench.synth import MASK_COLOURS, PersonSpec, make_scene
+from testing.synth import MASK_COLOURS, PersonSpec, coverage_map, make_scene
 
 # A KN95/cloth outline in eye distances from the eye midpoint (x right, y down): over the
 # nose, out past the jaw and well under the chin (the synthetic surgical mask stops 0.12 under it).
@@ -81,7 +80,7 @@ def test_the_monster_mask_covers_a_lower_wider_worn_mask(ctx, monkeypatch, colou
 def test_faces_of_14_to_22_px_are_masked_and_cover_their_mask(catalog):
     from test_robust import GivenFaces
 
-    from bench.quality import visible_share
+    from testing.synth import visible_share
 
     scene = make_scene([PersonSpec(w, asset=i % 2) for i, w in enumerate((14, 18, 22))], size=(200, 120), seed=9,
                        positions=[(40, 50), (100, 50), (160, 50)])  # fmt: skip

@@ -16,9 +16,9 @@ from batch_job.errors import UsageError
 from batch_job.imaging import Photo
 from batch_job.settings import Settings
 from batch_job.wearing import assess, view
+from testing.helpers import encode, gradient_image
 from testing.synth import FACES_DIR, PersonSpec, make_scene
 from testing.wearing import evaluate
-from testing.helpers import encode, gradient_image
 
 ROOT = Path(__file__).resolve().parent.parent
 

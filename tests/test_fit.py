@@ -9,10 +9,24 @@ import pytest
 from PIL import Image
 
 from batch_job.detect.face import Box, Face, Point, Pose
-from batch_job.fit import CANONICAL_LANDMARKS, CHIN_OVERSHOOT, anchor_targets, fit_template, folded_triangles, template_points
+from batch_job.fit import (
+    CANONICAL_LANDMARKS,
+    CHIN_OVERSHOOT,
+    anchor_targets,
+    fit_template,
+    folded_triangles,
+    template_points,
+)
 from batch_job.paint import PaintJob, paint
 from batch_job.warp import Mesh, map_points, warp, warp_image
-from masks.catalog import ANCHOR_INDEX, ANCHOR_NAMES, CANONICAL, EYE_CLEAR_RADIUS, canonical_to_template, coverage_polygon
+from masks.catalog import (
+    ANCHOR_INDEX,
+    ANCHOR_NAMES,
+    CANONICAL,
+    EYE_CLEAR_RADIUS,
+    canonical_to_template,
+    coverage_polygon,
+)
 
 IDX = ANCHOR_INDEX
 
@@ -189,9 +203,8 @@ def _coverage_of(scene, result) -> list[float]:
 
 @pytest.mark.parametrize("pitch", [-20, 20])
 def test_pitched_faces_are_covered(ctx, pitch):
-    from testing.synth import PersonSpec, make_scene
-
     from batch_job.pipeline import process_photo
+    from testing.synth import PersonSpec, make_scene
 
     scene = make_scene([PersonSpec(220, pitch=pitch, asset=1)], size=(700, 700), seed=6, positions=[(350, 300)])
     result = process_photo("p.jpg", scene.jpeg(), ctx, keep_alpha=True)
@@ -200,9 +213,8 @@ def test_pitched_faces_are_covered(ctx, pitch):
 
 
 def test_face_cut_by_the_frame_is_fitted_and_clipped(ctx):
-    from testing.synth import PersonSpec, make_scene
-
     from batch_job.pipeline import process_photo
+    from testing.synth import PersonSpec, make_scene
 
     # The face's centre sits 40 px from the left edge: part of the mask falls outside the photo.
     scene = make_scene([PersonSpec(200, asset=0)], size=(600, 500), seed=7, positions=[(40, 220)])

@@ -1,6 +1,6 @@
-"""Fuzzing in the suite: a bounded slice of bench/fuzz.py, geometry properties, and every crash it found.
+"""Fuzzing in the suite: a bounded slice of testing/fuzz.py, geometry properties, and every crash it found.
 
-The long run is by hand (``python bench/fuzz.py --minutes 30``); here hypothesis
+The long run is by hand (``python -m testing.fuzz --minutes 30``); here hypothesis
 drives the same mutations and the same ``check`` for a few seconds each, with
 the random-faces detector (the local one costs ~0.3 s a photo).
 """
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
-from bench import fuzz
+from testing import fuzz
 
 # Pillow warns on every corrupt EXIF block it skips; with mutated photos that is the point.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL")

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from batch_job.gallery import THUMB_PX, gallery_data, render_index, thumbnail
 from batch_job.pipeline import process_photo
 from cli.app import app
-from testing.synth import PersonSpec
 from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 runner = CliRunner()
 

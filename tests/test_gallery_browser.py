@@ -16,10 +16,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from bench.browser import chromium_path
-from testing.synth import PersonSpec
 from cli.app import app
+from testing.browser import chromium_path
 from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency: pip install -e '.[dev]'")
 if chromium_path() is None:
@@ -48,7 +48,7 @@ def site(tmp_path_factory, masked_pair_jpeg: bytes) -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    from bench.browser import browser as launch
+    from testing.browser import browser as launch
 
     with launch() as b:
         yield b
@@ -200,7 +200,7 @@ def test_missing_data_file_says_what_to_do(browser, site: Path, tmp_path: Path):
 
 
 def test_a_large_album_builds_cards_as_you_scroll_and_loads_images_lazily(browser, tmp_path: Path):
-    from bench.gallery_open import synthetic_output
+    from testing.gallery import synthetic_output
 
     index = synthetic_output(tmp_path, 600)
     page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from batch_job.pipeline import process_photo
-from testing.synth import PersonSpec, make_scene
 from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec, make_scene
 
 DATE = "2021:08:14 10:31:07"
 

@@ -11,7 +11,6 @@ import urllib.request
 from urllib.parse import urlparse
 
 import pytest
-from testing.line_fakes import PUSH, REPLY, Reply, image_event, jpeg_size, masked_jpeg, plain_jpeg, running, sign, text_event, webhook_body
 from moto import mock_aws
 from typer.testing import CliRunner
 
@@ -20,6 +19,19 @@ from batch_job.line.bot import build_bot
 from batch_job.line.server import make_server
 from batch_job.settings import resolve
 from cli.app import app
+from testing.line_fakes import (
+    PUSH,
+    REPLY,
+    Reply,
+    image_event,
+    jpeg_size,
+    masked_jpeg,
+    plain_jpeg,
+    running,
+    sign,
+    text_event,
+    webhook_body,
+)
 
 TOKEN = "lambda-token-" + "w" * 150
 SECRET = "fedcba9876543210fedcba9876543210"

@@ -7,6 +7,11 @@ import logging
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
+from batch_job.line.bot import MAX_BODY_BYTES, Bot, handle_webhook
+from batch_job.line.client import LineClient, Secret
+from batch_job.settings import Settings
+from batch_job.storage import MemoryStorage
 from testing.line_fakes import (
     REPLY,
     FakeLine,
@@ -22,11 +27,6 @@ from testing.line_fakes import (
     text_event,
     webhook_body,
 )
-
-from batch_job.line.bot import MAX_BODY_BYTES, Bot, handle_webhook
-from batch_job.line.client import LineClient, Secret
-from batch_job.settings import Settings
-from batch_job.storage import MemoryStorage
 
 TOKEN = "bot-token-" + "q" * 150
 SECRET = "0123456789abcdef0123456789abcdef"  # a channel secret is 32 hex characters

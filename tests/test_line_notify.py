@@ -12,7 +12,6 @@ import uuid
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from testing.line_fakes import PUSH, FakeLine, PresigningStorage, Reply, jpeg_size, masked_jpeg, offline_aws, plain_jpeg, running
 from moto import mock_aws
 
 from batch_job.detect.base import create_detector
@@ -23,6 +22,17 @@ from batch_job.runner import build_pool, finalize, write_shard
 from batch_job.s3layout import S3_LAYOUT
 from batch_job.settings import Settings
 from batch_job.storage import LocalStorage, MemoryStorage
+from testing.line_fakes import (
+    PUSH,
+    FakeLine,
+    PresigningStorage,
+    Reply,
+    jpeg_size,
+    masked_jpeg,
+    offline_aws,
+    plain_jpeg,
+    running,
+)
 
 TOKEN = "tok-" + "Zx9" * 40  # a channel access token is ~170 characters
 USER = "U" + "4" * 32

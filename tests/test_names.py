@@ -21,9 +21,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from batch_job.album import OutputNames, fold, readable_key, scan
-from testing.synth import PersonSpec
 from cli.app import app
 from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 runner = CliRunner()
 

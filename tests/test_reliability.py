@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from batch_job.runner import WORKER_MEMORY, plan_workers
 from batch_job.settings import Settings
-from testing.synth import PersonSpec
 from cli.app import app
 from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

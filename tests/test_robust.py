@@ -19,7 +19,7 @@ from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.fit import CANONICAL_LANDMARKS
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
-from bench.synth import PersonSpec, make_scene
+from testing.synth import PersonSpec, make_scene
 
 ACTIONS = {"replaced", "left_bare", "too_small", "not_fitted"}
 

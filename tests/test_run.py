@@ -18,9 +18,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from testing.synth import PersonSpec
 from cli.app import app
 from testing.helpers import encode, gradient_image, scene_jpeg
+from testing.synth import PersonSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()

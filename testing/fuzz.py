@@ -11,8 +11,8 @@ an exception escaping ``process_photo``, an ``internal error`` row (an
 unexpected exception the pipeline caught), an output that does not decode or
 has not the row's size, or a case taking longer than the time limit.
 
-    python bench/fuzz.py --minutes 30                 # by hand: random cases, crashes saved
-    python bench/fuzz.py --replay bench/fuzz-crashes  # run saved crash inputs again
+    python -m testing.fuzz --minutes 30                 # by hand: random cases, crashes saved
+    python -m testing.fuzz --replay bench/fuzz-crashes  # run saved crash inputs again
 
 Each crash is written to ``--crashes`` as ``<n>.bin`` (the input bytes) and
 ``<n>.json`` (seed, mutations, faces, traceback); tests/test_fuzz.py runs a
@@ -39,14 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from batch_job.detect.face import LANDMARK_NAMES, Box, Face, Point, Pose  # noqa: E402
 
 ALBUM = ROOT / "examples" / "choshi_trip"
 
