@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -230,13 +231,13 @@ def still_visible(original: np.ndarray, output: np.ndarray, lab: Label) -> tuple
     return vis, vis_light
 
 
-def run_cli(album: Path, out: Path, extra: list[str]) -> float:
+def run_cli(album: Path, out: Path, extra: list[str], env: dict | None = None) -> float:
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "cli", "run", str(album), "--out", str(out), "--json", *extra]
     print("$", " ".join(cmd), file=sys.stderr)
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1) or not (out / "faces.csv").exists():
         # 1 is "finished, some photos failed"; anything else is the run itself failing.
@@ -381,8 +382,39 @@ def contact_sheets(data_dir: Path, out: Path, results: list[PhotoOutcome], stems
             ox, oy = (j % 2) * 1000, (j // 2) * 1000
             sheet.paste(im, (ox, oy))
             draw.text((ox + 5, oy + 5), stem, fill=(255, 255, 255))
-        path = dest / f"sheet_{i // 4:02d}.jpg"
-        sheet.save(path, quality=85)
+        path = dest / f"sheet_{i // 4:02d}.png"
+        sheet.save(path)
+        sheets.append(path)
+    return sheets
+
+
+def suspect_crops(data_dir: Path, results: list[PhotoOutcome], dest: Path, tile: int = 128) -> list[Path]:
+    """Every painted detection that matches no label (red frame) or is a second one on a labelled
+    face (magenta), cut from the ORIGINAL photo with one box of context each side, on grids of 8 x 8."""
+    from PIL import ImageDraw
+
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = image_paths(data_dir)
+    items = [(u, (255, 0, 0)) for r in results for u in r.unmatched_painted]
+    items += [(u, (255, 0, 255)) for r in results for u in r.second_on_face]
+    sheets = []
+    for start in range(0, len(items), 64):
+        sheet = Image.new("RGB", (8 * tile, 8 * tile), (40, 40, 40))
+        draw = ImageDraw.Draw(sheet)
+        for j, (u, colour) in enumerate(items[start : start + 64]):
+            x, y, w, h = u["box"]
+            side = max(w, h) * 3
+            cx, cy = x + w / 2, y + h / 2
+            with Image.open(paths[u["photo"]]) as im:
+                crop = im.convert("RGB").crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
+            crop = crop.resize((tile, tile))
+            k = tile / side
+            ox, oy = (j % 8) * tile, (j // 8) * tile
+            sheet.paste(crop, (ox, oy))
+            draw.rectangle((ox + tile / 2 - w * k / 2, oy + tile / 2 - h * k / 2, ox + tile / 2 + w * k / 2, oy + tile / 2 + h * k / 2), outline=colour)
+            draw.text((ox + 2, oy + 2), f"{u['photo']}:{u['face']}", fill=(255, 255, 255))
+        path = dest / f"suspects_{start // 64:02d}.png"
+        sheet.save(path)
         sheets.append(path)
     return sheets
 
@@ -423,6 +455,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "real_photos", help="maskalbum's output folder")
     p.add_argument("--limit", type=int, default=0, help="only the first N photos (by name)")
     p.add_argument("--json", type=Path, help="write the figures (and per-face outcomes) here")
+    p.add_argument("--folds", type=Path, help="cross-validate end to end: fold_K.txt/.onnx from bench/train_wearing.py --export-folds")
     p.add_argument("--reuse", action="store_true", help="analyse an existing --out, do not run maskalbum")
     p.add_argument("--sheets", type=Path, help="also draw contact sheets of the crowd photos (>= 6 labelled faces) here")
     p.add_argument("--sheet-count", type=int, default=40, help="how many crowd photos go on the sheets")
@@ -431,7 +464,25 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         photos = photos[: args.limit]
     wall = None
-    if not args.reuse:
+    if args.folds:
+        # Cross-validated end to end: each fold's photos run with the wearing model
+        # fitted without them (bench/train_wearing.py --export-folds).
+        results, wall = [], 0.0
+        for listing in sorted(args.folds.glob("fold_*.txt")):
+            held = [s for s in listing.read_text().split() if s in set(photos)]
+            out = args.out / listing.stem
+            if not args.reuse:
+                with tempfile.TemporaryDirectory(prefix="maskalbum-real-") as tmp:
+                    album = Path(tmp) / "album"
+                    album.mkdir()
+                    for stem in held:
+                        src = image_paths(args.dir)[stem]
+                        shutil.copy(src, album / src.name)
+                    env = {**os.environ, "MASKALBUM_BENCH_WEARING_MODEL": str(listing.with_suffix(".onnx"))}
+                    wall += run_cli(album, out, extra, env)
+            results += evaluate(args.dir, out, held)
+        summary = summarise(results, wall or None)
+    if not args.folds and not args.reuse:
         with tempfile.TemporaryDirectory(prefix="maskalbum-real-") as tmp:
             album = args.dir / "images"
             if args.limit:
@@ -441,14 +492,17 @@ def main(argv: list[str] | None = None) -> None:
                     src = image_paths(args.dir)[stem]
                     shutil.copy(src, album / src.name)
             wall = run_cli(album, args.out, extra)
-    results = evaluate(args.dir, args.out, photos)
-    summary = summarise(results, wall)
+    if not args.folds:
+        results = evaluate(args.dir, args.out, photos)
+        summary = summarise(results, wall)
     summary["command"] = "python bench/real_photos.py " + " ".join(sys.argv[1:] if argv is None else argv) + (" -- " + " ".join(extra) if extra else "")
     print_table(summary)
     if args.sheets:
         crowds = [r.photo for r in results if len(r.faces) >= 6][: args.sheet_count]
         for path in contact_sheets(args.dir, args.out, results, crowds, args.sheets):
             print("sheet", path)
+        for path in suspect_crops(args.dir, results, args.sheets):
+            print("suspects", path)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         detail = {
