@@ -109,6 +109,7 @@ class PhotoOutcome:
     faces: list[FaceOutcome] = field(default_factory=list)
     unmatched_painted: list[dict] = field(default_factory=list)
     second_on_face: list[dict] = field(default_factory=list)
+    out: str = ""  # maskalbum's output folder this photo went to
 
 
 def bucket_name(lo: int, hi: int) -> str:
@@ -264,7 +265,7 @@ def evaluate(data_dir: Path, out: Path, photos: list[str]) -> list[PhotoOutcome]
             original = None
         labels = read_labels(data_dir / "labels" / f"{stem}.txt", size)
         rows = rows_by_photo.get(stem, [])
-        res = PhotoOutcome(stem, m["status"], m["reason"], int(m["ms"] or 0))
+        res = PhotoOutcome(stem, m["status"], m["reason"], int(m["ms"] or 0), out=str(out))
         pairs = match(labels, rows) if m["status"] != "error" else {}
         output = None
         for li, lab in enumerate(labels):
@@ -338,7 +339,7 @@ def summarise(results: list[PhotoOutcome], wall: float | None) -> dict:
     }
 
 
-def contact_sheets(data_dir: Path, out: Path, results: list[PhotoOutcome], stems: list[str], dest: Path) -> list[Path]:
+def contact_sheets(data_dir: Path, results: list[PhotoOutcome], stems: list[str], dest: Path) -> list[Path]:
     """Outputs with boxes drawn, 4 photos per sheet (for looking, never committed).
 
     Labels: masked thin cyan, bare thin yellow. Detections (faces.csv): replaced
@@ -348,17 +349,19 @@ def contact_sheets(data_dir: Path, out: Path, results: list[PhotoOutcome], stems
     from PIL import ImageDraw
 
     dest.mkdir(parents=True, exist_ok=True)
-    manifest = {Path(r["path"]).stem: r for r in _read_csv(out / "manifest.csv")}
+    manifest: dict[str, dict] = {}
     rows_by_photo: dict[str, list[dict]] = defaultdict(list)
-    for r in _read_csv(out / "faces.csv"):
-        rows_by_photo[Path(r["image"]).stem].append(r)
+    for folder in {Path(r.out) for r in results}:
+        manifest.update({Path(r["path"]).stem: {**r, "folder": folder} for r in _read_csv(folder / "manifest.csv")})
+        for r in _read_csv(folder / "faces.csv"):
+            rows_by_photo[Path(r["image"]).stem].append(r)
     by_stem = {r.photo: r for r in results}
     tiles = []
     for stem in stems:
         m = manifest.get(stem)
         if m is None or not m.get("output") or stem not in by_stem:
             continue
-        im = Image.open(out / "images" / m["output"]).convert("RGB")
+        im = Image.open(m["folder"] / "images" / m["output"]).convert("RGB")
         draw = ImageDraw.Draw(im)
         lw = max(1, round(max(im.size) / 600))
         for lab in read_labels(data_dir / "labels" / f"{stem}.txt", im.size):
@@ -499,7 +502,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(summary)
     if args.sheets:
         crowds = [r.photo for r in results if len(r.faces) >= 6][: args.sheet_count]
-        for path in contact_sheets(args.dir, args.out, results, crowds, args.sheets):
+        for path in contact_sheets(args.dir, results, crowds, args.sheets):
             print("sheet", path)
         for path in suspect_crops(args.dir, results, args.sheets):
             print("suspects", path)
