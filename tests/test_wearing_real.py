@@ -115,3 +115,29 @@ def test_a_dark_blob_gets_no_mask(ctx):
     replaced = [f for f in result.faces if f.action == "replaced"]
     assert len(replaced) == 1
     assert replaced[0].x < 450
+
+
+def test_one_box_per_head_across_scales():
+    from batch_job.detect.face import Box
+    from batch_job.detect.local import Candidate, _merge
+
+    def cand(x, y, w, h, score):
+        return (Candidate(Box(x, y, w, h), score, np.zeros((5, 2))), score)
+
+    face = cand(100, 100, 80, 100, 0.9)
+    hair = cand(110, 80, 50, 45, 0.5)  # IoU 0.15 with the face: NMS alone keeps both
+    neighbour = cand(165, 110, 80, 100, 0.8)  # the next head in a crowd overlaps a little
+    kept = _merge([face, hair, neighbour])
+    assert [c.box.x for c in kept] == [100, 165]
+
+
+def test_labels_match_detections_by_overlap_or_centres():
+    from bench.real_photos import Label, match
+
+    labels = [Label(0, True, 100, 100, 40, 40), Label(1, False, 300, 100, 40, 40)]
+    rows = [
+        {"x": 95, "y": 90, "w": 50, "h": 60},  # a taller detector box round label 0
+        {"x": 315, "y": 95, "w": 10, "h": 40},  # IoU 0.21, but each centre lies inside the other box
+        {"x": 500, "y": 500, "w": 40, "h": 40},  # matches nothing
+    ]
+    assert match(labels, rows) == {0: (0, pytest.approx(1600 / 3000)), 1: (1, pytest.approx(350 / 1650))}
