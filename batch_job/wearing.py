@@ -9,6 +9,13 @@ makes it independent of skin tone and of the light in the photo.
 
 Rekognition's FaceOccluded also fires for hands, phones and scarves; where a
 detector gives it, it is averaged with this check so only face masks count.
+
+That rule alone missed coloured and patterned cloth, KN95s, profiles and
+blurred crowd faces on real photos, and called hair and objects masked. For the
+local detector's faces the decision is now a small learned check
+(``assess``: gradient-boosted trees in ``models/wearing.onnx``, fitted on
+labelled real photos by bench/train_wearing.py) that reads the rule's skin
+fraction as one input among the face's colours, edges and detection scores.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from batch_job.detect.base import ImageSource
 from batch_job.detect.face import Face
+from batch_job.errors import DetectorError
 from batch_job.fit import anchor_targets, frame_of
 from masks.catalog import ANCHOR_NAMES
 
@@ -246,7 +254,10 @@ def _classifier():
         data = Path(override).read_bytes()
     else:
         data = resources.files("batch_job.detect.models").joinpath(MODEL_NAME).read_bytes()
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise DetectorError(f"cannot load model {MODEL_NAME}: {exc}") from exc
     return session, session.get_inputs()[0].name
 
 
