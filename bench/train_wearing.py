@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import pickle
 import sys
 import time
@@ -26,6 +27,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# One OpenMP thread: the fitted trees are then byte-identical run to run (and on
+# a shared 2-core machine many threads spin rather than work).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from batch_job.detect.face import Face, Point  # noqa: E402
 from batch_job.detect.local import LocalDetector  # noqa: E402
