@@ -234,8 +234,8 @@ def _detection_features(face: Face) -> list[float]:
 # The learned check (bench/train_wearing.py fits it on labelled real photos and
 # reports its figures cross-validated by photo). Its probability at or above
 # this calls a face masked (cross-validated there: at 0.3, 91.1 % of masked
-# faces, 5.1 % of bare faces and 7.2 % of unlabelled detections; 0.5 gave
-# 88.5 % / 3.3 % / 5.2 %, and replaced fewer masked faces end to end).
+# faces, 5.1 % of bare faces and 7.2 % of unlabelled detections; 0.5 gives
+# 88.5 % / 3.3 % / 5.2 %: the issue weighs a missed mask, so the lower one).
 LEARNED_THRESHOLD = 0.3
 MODEL_NAME = "wearing.onnx"
 
