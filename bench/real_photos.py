@@ -2,7 +2,7 @@
 
     python bench/real_photos.py DIR [--out OUT] [--limit N] [--json FILE] [--reuse] [-- extra run args]
 
-DIR holds ``images/NNN.jpg`` and ``labels/NNN.txt`` (YOLO: ``class cx cy w h``
+DIR holds ``images/NNN.jpg`` (or .jpeg, .png) and ``labels/NNN.txt`` (YOLO: ``class cx cy w h``
 relative to the photo; class 1 = a face wearing a mask, class 0 = a bare face),
 as built by ../shared/devset/build.py. The photos keep their photographers'
 copyright: measure on them, never commit them or anything that reproduces them
@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -108,6 +109,7 @@ class PhotoOutcome:
     faces: list[FaceOutcome] = field(default_factory=list)
     unmatched_painted: list[dict] = field(default_factory=list)
     second_on_face: list[dict] = field(default_factory=list)
+    out: str = ""  # maskalbum's output folder this photo went to
 
 
 def bucket_name(lo: int, hi: int) -> str:
@@ -121,6 +123,11 @@ def bucket_of(width: float) -> str:
         if lo <= width < hi:
             return bucket_name(lo, hi)
     raise ValueError(width)
+
+
+def image_paths(data_dir: Path) -> dict[str, Path]:
+    """stem -> photo path (the set mixes .jpg, .jpeg and .png)."""
+    return {p.stem: p for p in sorted((data_dir / "images").iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")}
 
 
 def read_labels(path: Path, size: tuple[int, int]) -> list[Label]:
@@ -225,13 +232,13 @@ def still_visible(original: np.ndarray, output: np.ndarray, lab: Label) -> tuple
     return vis, vis_light
 
 
-def run_cli(album: Path, out: Path, extra: list[str]) -> float:
+def run_cli(album: Path, out: Path, extra: list[str], env: dict | None = None) -> float:
     if out.exists():
         shutil.rmtree(out)
     cmd = [sys.executable, "-m", "cli", "run", str(album), "--out", str(out), "--json", *extra]
     print("$", " ".join(cmd), file=sys.stderr)
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     if done.returncode not in (0, 1) or not (out / "faces.csv").exists():
         # 1 is "finished, some photos failed"; anything else is the run itself failing.
@@ -251,14 +258,14 @@ def evaluate(data_dir: Path, out: Path, photos: list[str]) -> list[PhotoOutcome]
         rows_by_photo[Path(r["image"]).stem].append(r)
     results = []
     for stem in photos:
-        image_path = data_dir / "images" / f"{stem}.jpg"
+        image_path = image_paths(data_dir)[stem]
         m = manifest.get(stem, {"status": "missing", "reason": "no manifest row", "ms": "0", "output": ""})
         with Image.open(image_path) as im:
             size = im.size
             original = None
         labels = read_labels(data_dir / "labels" / f"{stem}.txt", size)
         rows = rows_by_photo.get(stem, [])
-        res = PhotoOutcome(stem, m["status"], m["reason"], int(m["ms"] or 0))
+        res = PhotoOutcome(stem, m["status"], m["reason"], int(m["ms"] or 0), out=str(out))
         pairs = match(labels, rows) if m["status"] != "error" else {}
         output = None
         for li, lab in enumerate(labels):
@@ -332,6 +339,89 @@ def summarise(results: list[PhotoOutcome], wall: float | None) -> dict:
     }
 
 
+def contact_sheets(data_dir: Path, results: list[PhotoOutcome], stems: list[str], dest: Path) -> list[Path]:
+    """Outputs with boxes drawn, 4 photos per sheet (for looking, never committed).
+
+    Labels: masked thin cyan, bare thin yellow. Detections (faces.csv): replaced
+    green, matching no label red, a second one on a labelled face magenta,
+    left bare / too small grey.
+    """
+    from PIL import ImageDraw
+
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict] = {}
+    rows_by_photo: dict[str, list[dict]] = defaultdict(list)
+    for folder in {Path(r.out) for r in results}:
+        manifest.update({Path(r["path"]).stem: {**r, "folder": folder} for r in _read_csv(folder / "manifest.csv")})
+        for r in _read_csv(folder / "faces.csv"):
+            rows_by_photo[Path(r["image"]).stem].append(r)
+    by_stem = {r.photo: r for r in results}
+    tiles = []
+    for stem in stems:
+        m = manifest.get(stem)
+        if m is None or not m.get("output") or stem not in by_stem:
+            continue
+        im = Image.open(m["folder"] / "images" / m["output"]).convert("RGB")
+        draw = ImageDraw.Draw(im)
+        lw = max(1, round(max(im.size) / 600))
+        for lab in read_labels(data_dir / "labels" / f"{stem}.txt", im.size):
+            draw.rectangle((lab.x, lab.y, lab.x + lab.w, lab.y + lab.h), outline=(0, 220, 255) if lab.masked else (255, 230, 0), width=lw)
+        res = by_stem[stem]
+        unmatched = {u["face"] for u in res.unmatched_painted}
+        second = {u["face"] for u in res.second_on_face}
+        for r in rows_by_photo.get(stem, []):
+            x, y, w, h = (int(r[k]) for k in "xywh")
+            face = int(r["face"])
+            colour = (255, 0, 0) if face in unmatched else (255, 0, 255) if face in second else (0, 255, 0) if r["action"] == "replaced" else (128, 128, 128)
+            draw.rectangle((x - 2 * lw, y - 2 * lw, x + w + 2 * lw, y + h + 2 * lw), outline=colour, width=lw * 2)
+        im.thumbnail((1000, 1000))
+        tiles.append((stem, im))
+    sheets = []
+    for i in range(0, len(tiles), 4):
+        group = tiles[i : i + 4]
+        sheet = Image.new("RGB", (2000, 2000), (40, 40, 40))
+        draw = ImageDraw.Draw(sheet)
+        for j, (stem, im) in enumerate(group):
+            ox, oy = (j % 2) * 1000, (j // 2) * 1000
+            sheet.paste(im, (ox, oy))
+            draw.text((ox + 5, oy + 5), stem, fill=(255, 255, 255))
+        path = dest / f"sheet_{i // 4:02d}.png"
+        sheet.save(path)
+        sheets.append(path)
+    return sheets
+
+
+def suspect_crops(data_dir: Path, results: list[PhotoOutcome], dest: Path, tile: int = 128) -> list[Path]:
+    """Every painted detection that matches no label (red frame) or is a second one on a labelled
+    face (magenta), cut from the ORIGINAL photo with one box of context each side, on grids of 8 x 8."""
+    from PIL import ImageDraw
+
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = image_paths(data_dir)
+    items = [(u, (255, 0, 0)) for r in results for u in r.unmatched_painted]
+    items += [(u, (255, 0, 255)) for r in results for u in r.second_on_face]
+    sheets = []
+    for start in range(0, len(items), 64):
+        sheet = Image.new("RGB", (8 * tile, 8 * tile), (40, 40, 40))
+        draw = ImageDraw.Draw(sheet)
+        for j, (u, colour) in enumerate(items[start : start + 64]):
+            x, y, w, h = u["box"]
+            side = max(w, h) * 3
+            cx, cy = x + w / 2, y + h / 2
+            with Image.open(paths[u["photo"]]) as im:
+                crop = im.convert("RGB").crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
+            crop = crop.resize((tile, tile))
+            k = tile / side
+            ox, oy = (j % 8) * tile, (j // 8) * tile
+            sheet.paste(crop, (ox, oy))
+            draw.rectangle((ox + tile / 2 - w * k / 2, oy + tile / 2 - h * k / 2, ox + tile / 2 + w * k / 2, oy + tile / 2 + h * k / 2), outline=colour)
+            draw.text((ox + 2, oy + 2), f"{u['photo']}:{u['face']}", fill=(255, 255, 255))
+        path = dest / f"suspects_{start // 64:02d}.png"
+        sheet.save(path)
+        sheets.append(path)
+    return sheets
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
@@ -354,7 +444,7 @@ def print_table(s: dict) -> None:
         f"matching no label {s['painted_matching_no_label']}, second on one face {s['painted_second_on_one_face']}"
     )
     for e in s["errors"]:
-        print(f"  error {e['photo']}: {e['reason']}")
+        print(f"  error {e['photo']}: {e['reason'].splitlines()[0]}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -368,25 +458,54 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "real_photos", help="maskalbum's output folder")
     p.add_argument("--limit", type=int, default=0, help="only the first N photos (by name)")
     p.add_argument("--json", type=Path, help="write the figures (and per-face outcomes) here")
+    p.add_argument("--folds", type=Path, help="cross-validate end to end: fold_K.txt/.onnx from bench/train_wearing.py --export-folds")
     p.add_argument("--reuse", action="store_true", help="analyse an existing --out, do not run maskalbum")
+    p.add_argument("--sheets", type=Path, help="also draw contact sheets of the crowd photos (>= 6 labelled faces) here")
+    p.add_argument("--sheet-count", type=int, default=40, help="how many crowd photos go on the sheets")
     args = p.parse_args(argv)
-    photos = sorted(p.stem for p in (args.dir / "images").glob("*.jpg"))
+    photos = sorted(image_paths(args.dir))
     if args.limit:
         photos = photos[: args.limit]
     wall = None
-    if not args.reuse:
+    if args.folds:
+        # Cross-validated end to end: each fold's photos run with the wearing model
+        # fitted without them (bench/train_wearing.py --export-folds).
+        results, wall = [], 0.0
+        for listing in sorted(args.folds.glob("fold_*.txt")):
+            held = [s for s in listing.read_text().split() if s in set(photos)]
+            out = args.out / listing.stem
+            if not args.reuse:
+                with tempfile.TemporaryDirectory(prefix="maskalbum-real-") as tmp:
+                    album = Path(tmp) / "album"
+                    album.mkdir()
+                    for stem in held:
+                        src = image_paths(args.dir)[stem]
+                        shutil.copy(src, album / src.name)
+                    env = {**os.environ, "MASKALBUM_BENCH_WEARING_MODEL": str(listing.with_suffix(".onnx"))}
+                    wall += run_cli(album, out, extra, env)
+            results += evaluate(args.dir, out, held)
+        summary = summarise(results, wall or None)
+    if not args.folds and not args.reuse:
         with tempfile.TemporaryDirectory(prefix="maskalbum-real-") as tmp:
             album = args.dir / "images"
             if args.limit:
                 album = Path(tmp) / "album"
                 album.mkdir()
                 for stem in photos:
-                    shutil.copy(args.dir / "images" / f"{stem}.jpg", album / f"{stem}.jpg")
+                    src = image_paths(args.dir)[stem]
+                    shutil.copy(src, album / src.name)
             wall = run_cli(album, args.out, extra)
-    results = evaluate(args.dir, args.out, photos)
-    summary = summarise(results, wall)
+    if not args.folds:
+        results = evaluate(args.dir, args.out, photos)
+        summary = summarise(results, wall)
     summary["command"] = "python bench/real_photos.py " + " ".join(sys.argv[1:] if argv is None else argv) + (" -- " + " ".join(extra) if extra else "")
     print_table(summary)
+    if args.sheets:
+        crowds = [r.photo for r in results if len(r.faces) >= 6][: args.sheet_count]
+        for path in contact_sheets(args.dir, results, crowds, args.sheets):
+            print("sheet", path)
+        for path in suspect_crops(args.dir, results, args.sheets):
+            print("suspects", path)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         detail = {

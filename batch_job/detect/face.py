@@ -97,6 +97,8 @@ class Face:
     ``score`` is the detector's confidence in [0, 1]. ``occluded`` is the
     detector's own evidence that the lower face is covered, in [0, 1], or None
     when it has none (the local detector; Rekognition gives FaceOccluded).
+    ``mesh_score`` is the landmark model's own confidence that its crop holds a
+    face, in [0, 1], or None (Rekognition).
     """
 
     box: Box
@@ -104,6 +106,7 @@ class Face:
     landmarks: Mapping[str, Point] = field(default_factory=dict)
     pose: Pose = Pose()
     occluded: float | None = None
+    mesh_score: float | None = None
 
     @property
     def has_landmarks(self) -> bool:

