@@ -1,6 +1,6 @@
 """Train (and cross-validate by photo) the learned who-wears-a-mask check on a labelled real-photo set.
 
-    python bench/train_wearing.py DIR [--cache FILE] [--folds 5] [--export]
+    python -m bench.train_wearing DIR [--cache FILE] [--folds 5] [--export]
 
 DIR is the labelled set bench/real_photos.py reads (images/, labels/). The
 local detector runs once over every photo (cached in --cache); each detection
@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 # One OpenMP thread: the fitted trees are then byte-identical run to run (and on
 # a shared 2-core machine many threads spin rather than work).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from batch_job.detect.face import Face, Point  # noqa: E402
-from batch_job.detect.local import LocalDetector  # noqa: E402
-from batch_job.imaging import Photo  # noqa: E402
-from batch_job.wearing import aligned_patch, assess_rule, patch_features, view  # noqa: E402
-from bench.real_photos import BUCKETS, bucket_name, image_paths, match, read_labels  # noqa: E402
+from batch_job.detect.face import Face, Point  # noqa: E402 - after OMP_NUM_THREADS
+from batch_job.detect.local import LocalDetector  # noqa: E402 - after OMP_NUM_THREADS
+from batch_job.imaging import Photo  # noqa: E402 - after OMP_NUM_THREADS
+from batch_job.wearing import aligned_patch, assess_rule, patch_features, view  # noqa: E402 - after OMP_NUM_THREADS
+from bench.real_photos import BUCKETS, bucket_name, image_paths, match, read_labels  # noqa: E402 - after OMP_NUM_THREADS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 UNLABELLED = 2  # a detection matching no labelled face; trained as "not a masked face"
 MODEL = ROOT / "batch_job" / "detect" / "models" / "wearing.onnx"

@@ -42,7 +42,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_every_shipped_model_has_its_licence_beside_it(wheel):
     names = set(wheel.namelist())
     models = sorted(n for n in names if n.endswith(".onnx"))
-    assert models == [MODELS + "centerface.onnx", MODELS + "facemesh.onnx"]
+    assert models == [MODELS + "centerface.onnx", MODELS + "facemesh.onnx", MODELS + "wearing.onnx"]
     for model in models:
         assert f"{model}.LICENSE" in names, f"{model} ships without its licence"
     # Apache-2.0 asks for the licence and a notice of changes to travel with a modified file.
@@ -50,6 +50,9 @@ def test_every_shipped_model_has_its_licence_beside_it(wheel):
     assert "tflite2onnx" in wheel.read(MODELS + "facemesh.onnx.NOTICE").decode()
     assert "MIT License" in wheel.read(MODELS + "centerface.onnx.LICENSE").decode()
     assert MODELS + "README.md" in names
+    # Ours (trained on labelled photos by bench/train_wearing.py): the project's MIT licence, and its provenance.
+    assert wheel.read(MODELS + "wearing.onnx.LICENSE") == (ROOT / "LICENSE").read_bytes()
+    assert MODELS + "wearing.md" in names
     # The committed files are what ships, byte for byte.
     for name in names:
         if name.startswith(MODELS):

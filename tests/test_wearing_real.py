@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from batch_job.imaging import Photo
 from batch_job.pipeline import process_photo
 from batch_job.wearing import assess, view
-from bench.synth import PersonSpec, make_scene
+from testing.synth import PersonSpec, make_scene
 
 
 def _frame(face):
