@@ -133,7 +133,9 @@ def run_shard(settings, job: JobEnv) -> int:
         counts["done"] += 1
         counts["reused"] += resumed
         counts["errors"] += row["status"] == "error"
-        log.info("%d/%d %s: %s%s", counts["done"], len(mine), row["path"], row["status"], " (reused)" if resumed else "")
+        log.info(
+            "%d/%d %s: %s%s", counts["done"], len(mine), row["path"], row["status"], " (reused)" if resumed else ""
+        )
 
     started = time.perf_counter()
     try:
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         log.error("AWS: %s", exc)
         return EXIT_STORAGE
-    except Exception:  # noqa: BLE001 - the last word of a container: log it in full, exit non-retryable
+    except Exception:
         log.exception("unexpected failure")
         return EXIT_BUG
 

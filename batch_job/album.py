@@ -302,7 +302,10 @@ class OutputNames:
                     self.converted[(key, suffix)] = own
                     continue
                 self.converted[(key, suffix)] = claim(
-                    key, itertools.chain([stem + suffix, own + suffix], (_numbered(stem, n, suffix) for n in itertools.count(2)))
+                    key,
+                    itertools.chain(
+                        [stem + suffix, own + suffix], (_numbered(stem, n, suffix) for n in itertools.count(2))
+                    ),
                 )
 
     def owner(self, name: str) -> str | None:
@@ -327,4 +330,3 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-

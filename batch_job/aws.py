@@ -152,7 +152,9 @@ class BatchJobs:
 
     def active_definitions(self, name: str) -> list[dict]:
         with aws_errors(f"describe_job_definitions {name}"):
-            pages = self.batch.get_paginator("describe_job_definitions").paginate(jobDefinitionName=name, status="ACTIVE")
+            pages = self.batch.get_paginator("describe_job_definitions").paginate(
+                jobDefinitionName=name, status="ACTIVE"
+            )
             return [d for page in pages for d in page.get("jobDefinitions", [])]
 
     def register(self, definition: dict) -> dict:

@@ -37,7 +37,9 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.ndarray, face_width: float = 100.0) -> Lighting:
+def estimate_lighting(
+    window: np.ndarray, cover: np.ndarray, face_region: np.ndarray, face_width: float = 100.0
+) -> Lighting:
     """Light falling on this face, from the photo around it (not the whole photo).
 
     ``window`` is the photo (H x W x 3, 0..1) around the face; ``cover`` the
@@ -86,7 +88,9 @@ def estimate_lighting(window: np.ndarray, cover: np.ndarray, face_region: np.nda
         field = np.clip(field, 0.45, 1.5).astype(np.float32)
         if step > 1:
             small = Image.fromarray(field, "F")
-            field = np.asarray(small.resize((full_shape[1], full_shape[0]), Image.Resampling.BILINEAR), dtype=np.float32)
+            field = np.asarray(
+                small.resize((full_shape[1], full_shape[0]), Image.Resampling.BILINEAR), dtype=np.float32
+            )
         return Lighting(gain.astype(np.float32), "mask", field)
     if skin_level is not None:
         gain = np.full(3, np.clip(skin_level / SKIN_REFERENCE, 0.45, 1.1), np.float32)

@@ -126,8 +126,8 @@ def worn_mask_reach(
         # Where a mouth sits in an upright face box, whatever the landmarks say.
         mouth = np.array([box.x + 0.5 * box.w, box.y + BOX_MOUTH * box.h])
         seeds.append((px - mouth[0]) ** 2 + (py - mouth[1]) ** 2 <= (0.16 * box.w) ** 2)
-    models = [(_colour_model(lab, seed, skin), seed) for seed in seeds]
-    models = [(m, seed, contrast) for (m, contrast), seed in models if m is not None]
+    fitted = [(_colour_model(lab, seed, skin), seed) for seed in seeds]
+    models = [(m, seed, contrast) for (m, contrast), seed in fitted if m is not None]
     if not models:
         return None
     # The landmarks' seed, unless the box's stands much farther from skin: in
@@ -144,7 +144,8 @@ def worn_mask_reach(
     art = _first_exit(alpha > 0.5, c_map, dirs, radii) * step
     limit = art + d * (REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1))
     if box is not None:
-        # Nor past the head: the detector's box, a little wider and lower (a mask stands off a profile, a KN95 hangs under the chin).
+        # Nor past the head: the detector's box, a little wider and lower (a mask stands off a profile, a KN95 hangs
+        # under the chin).
         limit = np.minimum(limit, _ray_to_box(centre, dirs, _reach_box(box)))
 
     # Grow from the seed over mask-like pixels, no farther than the limit.
@@ -196,8 +197,12 @@ def _ray_to_box(c: np.ndarray, dirs: np.ndarray, corners: np.ndarray) -> np.ndar
     if not ((lo <= c) & (c <= hi)).all():
         return np.zeros(len(dirs))
     with np.errstate(divide="ignore", invalid="ignore"):
-        tx = np.where(dirs[:, 0] > 0, (hi[0] - c[0]) / dirs[:, 0], np.where(dirs[:, 0] < 0, (lo[0] - c[0]) / dirs[:, 0], np.inf))
-        ty = np.where(dirs[:, 1] > 0, (hi[1] - c[1]) / dirs[:, 1], np.where(dirs[:, 1] < 0, (lo[1] - c[1]) / dirs[:, 1], np.inf))
+        tx = np.where(
+            dirs[:, 0] > 0, (hi[0] - c[0]) / dirs[:, 0], np.where(dirs[:, 0] < 0, (lo[0] - c[0]) / dirs[:, 0], np.inf)
+        )
+        ty = np.where(
+            dirs[:, 1] > 0, (hi[1] - c[1]) / dirs[:, 1], np.where(dirs[:, 1] < 0, (lo[1] - c[1]) / dirs[:, 1], np.inf)
+        )
     return np.minimum(tx, ty)
 
 
@@ -243,7 +248,9 @@ def _seed(dst: np.ndarray, centre: np.ndarray, px: np.ndarray, py: np.ndarray) -
     """The middle of the lower face (nose tip to chin, inside the jaw, pulled in to 55 %): mask, if any is worn."""
     from PIL import ImageDraw
 
-    ring = np.array([dst[_A[n]] for n in ("jaw_left_nose", "nose_tip", "jaw_right_nose", "jaw_right_low", "chin", "jaw_left_low")])
+    ring = np.array(
+        [dst[_A[n]] for n in ("jaw_left_nose", "nose_tip", "jaw_right_nose", "jaw_right_low", "chin", "jaw_left_low")]
+    )
     ring = centre + (ring - centre) * 0.55
     step = float(px[0, 1] - px[0, 0]) if px.shape[1] > 1 else 1.0
     ox, oy = float(px[0, 0]), float(py[0, 0])

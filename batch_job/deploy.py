@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from batch_job.aws import AwsError, aws_errors
 from batch_job.errors import UsageError
@@ -110,7 +111,7 @@ def stack_info(cfn, stack: str) -> dict | None:
 
 
 def plan_stack(
-    cfn, stack: str, body: str, params: list[dict[str, str]], sleep: Callable[[float], None] = time.sleep
+    cfn, stack: str, body: str, params: list[dict[str, Any]], sleep: Callable[[float], None] = time.sleep
 ) -> Plan:
     """Create a change set and wait until CloudFormation has worked out what it changes."""
     current = stack_info(cfn, stack)
@@ -122,7 +123,7 @@ def plan_stack(
         given = {p["ParameterKey"] for p in params}
         params = params + [
             {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-            for p in current.get("Parameters", [])
+            for p in (current or {}).get("Parameters", [])
             if p["ParameterKey"] not in given
         ]
     name = f"maskalbum-{int(time.time())}"
@@ -158,7 +159,12 @@ def plan_stack(
     for item in found.get("Changes", []):
         rc = item.get("ResourceChange", {})
         changes.append(
-            Change(rc.get("Action", ""), rc.get("LogicalResourceId", ""), rc.get("ResourceType", ""), str(rc.get("Replacement", "") or ""))
+            Change(
+                rc.get("Action", ""),
+                rc.get("LogicalResourceId", ""),
+                rc.get("ResourceType", ""),
+                str(rc.get("Replacement", "") or ""),
+            )
         )
     return Plan(stack, name, kind, changes)
 
@@ -186,7 +192,9 @@ def execute(cfn, plan: Plan, sleep: Callable[[float], None] = time.sleep) -> Ite
     yield from follow(cfn, plan.stack, DONE, sleep)
 
 
-def follow(cfn, stack: str, done: set[str], sleep: Callable[[float], None] = time.sleep, gone_ok: bool = False) -> Iterator[Event]:
+def follow(
+    cfn, stack: str, done: set[str], sleep: Callable[[float], None] = time.sleep, gone_ok: bool = False
+) -> Iterator[Event]:
     seen: set[str] = set()
     started = time.time()
     delay = 2.0
@@ -202,7 +210,12 @@ def follow(cfn, stack: str, done: set[str], sleep: Callable[[float], None] = tim
             if e["EventId"] in seen or e["Timestamp"].timestamp() < started - 5:
                 continue
             seen.add(e["EventId"])
-            yield Event(e.get("LogicalResourceId", ""), e.get("ResourceType", ""), e.get("ResourceStatus", ""), e.get("ResourceStatusReason", ""))
+            yield Event(
+                e.get("LogicalResourceId", ""),
+                e.get("ResourceType", ""),
+                e.get("ResourceStatus", ""),
+                e.get("ResourceStatusReason", ""),
+            )
         status = info["StackStatus"]
         if status in done:
             return
@@ -233,7 +246,9 @@ class StackValues:
 
     def settings(self) -> dict[str, str | int]:
         """What the config file gets, so `maskalbum submit ALBUM` needs no flag."""
-        found: dict[str, str | int] = {OUTPUT_SETTINGS[k]: v for k, v in self.outputs.items() if k in OUTPUT_SETTINGS and v}
+        found: dict[str, str | int] = {
+            OUTPUT_SETTINGS[k]: v for k, v in self.outputs.items() if k in OUTPUT_SETTINGS and v
+        }
         found.setdefault("region", self.region)
         found["max_containers"] = self.max_containers
         found["stack"] = self.stack
@@ -270,7 +285,10 @@ def write_config(path: Path, values: dict[str, str | int]) -> dict:
         raise UsageError(f"config file {path} is not valid TOML ({exc}); fix or move it, then deploy again") from exc
     current.update(values)
     out = io.StringIO()
-    out.write("# maskalbum settings (flags and MASKALBUM_* variables override these). `maskalbum deploy` wrote the AWS keys.\n")
+    out.write(
+        "# maskalbum settings (flags and MASKALBUM_* variables override these). `maskalbum deploy` wrote the "
+        "AWS keys.\n"
+    )
     for key in sorted(current):
         out.write(f"{key} = {_toml(current[key])}\n")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -296,7 +314,8 @@ def push_commands(values: StackValues, line_bot: bool = False) -> list[str]:
     tag = values.get("ImageTag") or values.parameters.get("ImageTag", "")
     registry = repo.split("/", 1)[0]
     lines = [
-        f"aws ecr get-login-password --region {values.region} | docker login --username AWS --password-stdin {registry}",
+        f"aws ecr get-login-password --region {values.region} | docker login --username AWS --password-stdin "
+        f"{registry}",
         f"docker build --platform linux/amd64 -t {repo}:{tag} .",
         f"docker push {repo}:{tag}",
     ]
@@ -316,7 +335,10 @@ def empty_bucket(s3, bucket: str) -> int:
     removed = 0
     with aws_errors(f"empty s3://{bucket}"):
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            doomed = [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
             for start in range(0, len(doomed), 1000):
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True})
             removed += len(doomed)
@@ -331,7 +353,9 @@ def empty_repository(ecr, repository_uri: str) -> int:
     name = repository_uri.split("/", 1)[1] if "/" in repository_uri else repository_uri
     with aws_errors(f"list_images {name}"):
         try:
-            ids = [i for page in ecr.get_paginator("list_images").paginate(repositoryName=name) for i in page["imageIds"]]
+            ids = [
+                i for page in ecr.get_paginator("list_images").paginate(repositoryName=name) for i in page["imageIds"]
+            ]
         except ecr.exceptions.RepositoryNotFoundException:
             return 0
         for start in range(0, len(ids), 100):
@@ -373,7 +397,7 @@ def _check(name: str, fn: Callable[[], str], fix: str) -> Check:
         return Check(name, False, str(exc), fix)
 
 
-def doctor(clients: Callable[[str], object], settings, region: str, probe_image: bytes) -> list[Check]:
+def doctor(clients: Callable[[str], Any], settings, region: str, probe_image: bytes) -> list[Check]:
     """Every check, in the order a new user meets the failures; each failing one says what to do."""
     checks: list[Check] = []
 
@@ -423,12 +447,22 @@ def doctor(clients: Callable[[str], object], settings, region: str, probe_image:
         envs = [o["computeEnvironment"] for o in q["computeEnvironmentOrder"]]
         with aws_errors("describe_compute_environments"):
             ces = batch.describe_compute_environments(computeEnvironments=envs)["computeEnvironments"]
-        bad = [f"{c['computeEnvironmentName']} {c['state']}/{c['status']}" for c in ces if (c["state"], c["status"]) != ("ENABLED", "VALID")]
+        bad = [
+            f"{c['computeEnvironmentName']} {c['state']}/{c['status']}"
+            for c in ces
+            if (c["state"], c["status"]) != ("ENABLED", "VALID")
+        ]
         if bad:
             raise UsageError("compute environment(s) not ready: " + ", ".join(bad))
         return f"{q['jobQueueName']} ENABLED/VALID, {len(ces)} compute environment(s) ENABLED/VALID"
 
-    checks.append(_check("job queue", queue, "see the compute environment's statusReason in the Batch console (subnets, service role)"))
+    checks.append(
+        _check(
+            "job queue",
+            queue,
+            "see the compute environment's statusReason in the Batch console (subnets, service role)",
+        )
+    )
 
     def definitions() -> str:
         batch = clients("batch")
@@ -447,7 +481,9 @@ def doctor(clients: Callable[[str], object], settings, region: str, probe_image:
         name, tag = repo.split("/", 1)[1], values.get("ImageTag") or values.parameters.get("ImageTag", "")
         try:
             with aws_errors(f"describe_images {name}:{tag}"):
-                found = clients("ecr").describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])["imageDetails"]
+                found = clients("ecr").describe_images(repositoryName=name, imageIds=[{"imageTag": tag}])[
+                    "imageDetails"
+                ]
         except AwsError as exc:
             if "ImageNotFound" in str(exc):
                 raise UsageError(f"no image {repo}:{tag}") from None
@@ -469,7 +505,10 @@ def doctor(clients: Callable[[str], object], settings, region: str, probe_image:
         return f"DetectFaces answered ({len(answer.get('FaceDetails', []))} faces in the probe)"
 
     checks.append(
-        _check("rekognition", rekognition, "Rekognition must be offered in this region and allowed for you (rekognition:DetectFaces)")
+        _check(
+            "rekognition",
+            rekognition,
+            "Rekognition must be offered in this region and allowed for you (rekognition:DetectFaces)",
+        )
     )
     return checks
-

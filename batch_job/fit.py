@@ -131,7 +131,11 @@ def simple_face(face: Face, trust_eyes: bool = True) -> Face:
         if np.isfinite(d) and 0.2 * width <= d <= 0.67 * width and inside:
             eyes = (mid, (er - el) / d, d)
     if eyes is None:
-        eyes = (np.array([box.x + box.w / 2, box.y + BOX_EYE_LINE * box.h]), np.array([1.0, 0.0]), width / BOX_WIDTH_PER_EYE_DISTANCE)
+        eyes = (
+            np.array([box.x + box.w / 2, box.y + BOX_EYE_LINE * box.h]),
+            np.array([1.0, 0.0]),
+            width / BOX_WIDTH_PER_EYE_DISTANCE,
+        )
     mid, ex, d = eyes
     d = max(d, width / 3)
     ey = np.array([-ex[1], ex[0]])
@@ -187,7 +191,9 @@ def _np(p: Point) -> np.ndarray:
     return np.array([p.x, p.y], dtype=np.float64)
 
 
-def _on_jaw_at_height(upper: np.ndarray, lower: np.ndarray, h: float, frame: FaceFrame, outward: np.ndarray) -> np.ndarray:
+def _on_jaw_at_height(
+    upper: np.ndarray, lower: np.ndarray, h: float, frame: FaceFrame, outward: np.ndarray
+) -> np.ndarray:
     """The point of the jaw line (upper -> lower landmark) at height ``h``, nudged outward for the bulge."""
     hu, hl = frame.height(upper), frame.height(lower)
     t = 0.5 if abs(hl - hu) < 1e-6 else (h - hu) / (hl - hu)
@@ -321,7 +327,9 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     return Mesh(mesh.src, mesh.dst, mesh.triangles[np.array(keep, dtype=bool)])
 
 
-def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = None, offsets: np.ndarray | None = None) -> Fit:
+def fit_template(
+    template: MaskTemplate, face: Face, overshoot: float | None = None, offsets: np.ndarray | None = None
+) -> Fit:
     """The mesh carrying ``template`` onto ``face``; ``offsets`` (12 x 2 px) move anchor targets (cover.py)."""
     src = template_points(template)
     dst = anchor_targets(face, overshoot)
@@ -341,9 +349,11 @@ def fit_template(template: MaskTemplate, face: Face, overshoot: float | None = N
 
 def folded_triangles(mesh: Mesh) -> int:
     """Triangles whose orientation flips between template and face (a mesh folding over itself)."""
+
     def area(p: np.ndarray) -> np.ndarray:
         q = p[mesh.triangles]
-        return (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 2, 0] - q[:, 0, 0]) * (q[:, 1, 1] - q[:, 0, 1])
+        return (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 2, 0] - q[:, 0, 0]) * (
+            q[:, 1, 1] - q[:, 0, 1]
+        )
 
     return int(np.sum(np.sign(area(mesh.src)) != np.sign(area(mesh.dst))))
-

@@ -56,7 +56,7 @@ class Photo:
         self.mode = image.mode
         try:
             frames = getattr(image, "n_frames", 1)
-        except Exception as exc:  # noqa: BLE001 - fuzzing: a cut GIF raises struct.error while counting frames
+        except Exception as exc:
             raise PhotoError(f"cannot read the frames of this {self.format or 'image'}: {exc}") from exc
         if frames > 1 and self.format in _ANIMATED_FORMATS:
             raise UnsupportedFile(f"animated {self.format} ({frames} frames): animations are left as they are")
@@ -269,7 +269,11 @@ def _to_rgb(image: Image.Image, notes: list[str] | None) -> Image.Image:
         if notes is not None and mode.startswith("I;16"):
             notes.append("16-bit image written as 8-bit")
         return _high_depth_to_l(image).convert("RGB")
-    return image.convert("RGBA").convert("RGB") if mode in ("P", "PA", "LA", "RGBA", "La", "RGBa") else image.convert("RGB")
+    return (
+        image.convert("RGBA").convert("RGB")
+        if mode in ("P", "PA", "LA", "RGBA", "La", "RGBa")
+        else image.convert("RGB")
+    )
 
 
 def _high_depth_to_l(image: Image.Image) -> Image.Image:
@@ -311,4 +315,3 @@ def sniff(data: bytes) -> str | None:
         return "text"
     except UnicodeDecodeError:
         return None
-

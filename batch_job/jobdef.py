@@ -180,7 +180,9 @@ def shape_problems(definition: dict) -> list[str]:
 def check(definition: dict, registering: bool = True) -> None:
     found = shape_problems(definition) + problems(definition)
     if registering and (marks := placeholders(definition)):
-        found.append(f"placeholders not filled in: {', '.join(marks)} (use --image, --job-role-arn, --execution-role-arn)")
+        found.append(
+            f"placeholders not filled in: {', '.join(marks)} (use --image, --job-role-arn, --execution-role-arn)"
+        )
     if found:
         raise UsageError("job definition: " + "; ".join(found))
 

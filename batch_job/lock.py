@@ -79,7 +79,9 @@ def hold(folder: Path, command: str = "maskalbum run") -> Iterator[Lock]:
         raise StorageError(f"cannot write to the output folder {folder}: {explain(exc, path)}") from exc
     try:
         previous = Holder.read(os.read(fd, 4096).decode("utf-8", "replace"))
-        me = Holder(os.getpid(), socket.gethostname(), dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), command)
+        me = Holder(
+            os.getpid(), socket.gethostname(), dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), command
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

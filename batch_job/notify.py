@@ -57,7 +57,7 @@ def notify_album(
         return "skipped: no recipient"
     try:
         return _notify(summary, settings, dest, layout, album_id, source, client)
-    except Exception as exc:  # noqa: BLE001 - the contract: a notification never fails the album; logged in full
+    except Exception as exc:
         log.exception("LINE notification failed unexpectedly")
         return f"failed: internal error: {type(exc).__name__}"
 
@@ -104,7 +104,7 @@ def _notify(summary, settings, dest, layout, album_id, source, client) -> str:
         client = LineClient.from_settings(settings, token)
     try:
         links, text_only = _album_links(settings, dest, layout, source)
-    except Exception as exc:  # noqa: BLE001 - a broken preview must not cost the user the text message
+    except Exception as exc:
         log.exception("cannot build the album's links")
         links, text_only = AlbumLinks(), f"cannot build links: {type(exc).__name__}: {exc}"
     messages = [TextMessage(text=summary_text(summary, album_id, links))]
@@ -124,7 +124,9 @@ def _notify(summary, settings, dest, layout, album_id, source, client) -> str:
     return "sent"
 
 
-def _album_links(settings: Settings, dest: Storage, layout: Layout, source: Storage | None) -> tuple[AlbumLinks, str | None]:
+def _album_links(
+    settings: Settings, dest: Storage, layout: Layout, source: Storage | None
+) -> tuple[AlbumLinks, str | None]:
     """The zip link and the collage links, and why there is no image (None when there is one)."""
     # A cheap probe first: a local folder has no links, and asking boto3 for
     # credentials there could wait on the instance metadata service.
@@ -165,7 +167,9 @@ def _most_masked(dest: Storage, layout: Layout) -> dict | None:
     return best
 
 
-def _collage(settings: Settings, dest: Storage, layout: Layout, source: Storage | None, row: dict) -> tuple[bytes, bytes]:
+def _collage(
+    settings: Settings, dest: Storage, layout: Layout, source: Storage | None, row: dict
+) -> tuple[bytes, bytes]:
     after = images.decode(dest.read(layout.images + row["output"]), settings.max_pixels)
     before = None
     if source is not None:

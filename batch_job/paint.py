@@ -25,7 +25,15 @@ log = logging.getLogger(__name__)
 
 # The face's width (jaw to jaw) in eye distances: what the feather, shadow and light scale with.
 FACE_WIDTH_PER_EYE_DISTANCE = 2.1
-_FACE_OUTLINE = ("cheek_left", "jaw_left_nose", "jaw_left_low", "chin", "jaw_right_low", "jaw_right_nose", "cheek_right")
+_FACE_OUTLINE = (
+    "cheek_left",
+    "jaw_left_nose",
+    "jaw_left_low",
+    "chin",
+    "jaw_right_low",
+    "jaw_right_nose",
+    "cheek_right",
+)
 
 
 @dataclass(frozen=True)
@@ -74,11 +82,13 @@ def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -
             painted[i] = _paint_one(canvas, jobs[i], keep_alpha)
         except FaceError as exc:
             painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), str(exc))
-        except Exception as exc:  # noqa: BLE001 - one face's bug must not lose the photo's other faces; logged in full
+        except Exception as exc:
             # Geometry no test foresaw (a landmark set that folds the mesh into nothing,
             # a window Pillow refuses): this face's row says so, the photo goes on.
             log.exception("painting face %d failed", i)
-            painted[i] = Painted((0, 0, 0, 0), np.zeros((0, 0), np.float32), f"paint failed: {type(exc).__name__}: {exc}")
+            painted[i] = Painted(
+                (0, 0, 0, 0), np.zeros((0, 0), np.float32), f"paint failed: {type(exc).__name__}: {exc}"
+            )
     return painted
 
 
@@ -110,7 +120,9 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     x0, y0, x1, y1 = fit.box
     box_w = max(face.box.w, face.box.h, 1.0)
     if (x1 - x0) > MAX_FIT_PER_BOX * box_w or (y1 - y0) > MAX_FIT_PER_BOX * box_w:
-        raise FaceError(f"landmarks spread far beyond the face box (fit {x1 - x0}x{y1 - y0} px for a {box_w:.0f} px face)")
+        raise FaceError(
+            f"landmarks spread far beyond the face box (fit {x1 - x0}x{y1 - y0} px for a {box_w:.0f} px face)"
+        )
     cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if cx1 <= cx0 or cy1 <= cy0:
         raise FaceError("the fitted mask falls outside the photo")
@@ -122,12 +134,12 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     if ss > 1:
         art = art.reduce(ss)
     # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
-    art = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
+    art_px = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
     window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
     outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
     region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
     rng = np.random.default_rng(job.seed)
-    out, alpha = blend_mask(window, art, region, face_width=face_width, rng=rng)
+    out, alpha = blend_mask(window, art_px, region, face_width=face_width, rng=rng)
     canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
     return Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
 

@@ -17,16 +17,15 @@ from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
-from batch_job.gallery import GREY_MODES, THUMB_PX, Thumbs, thumbnail
 from batch_job.fit import face_to_fit, fit_problem
+from batch_job.gallery import GREY_MODES, THUMB_PX, Thumbs, thumbnail
 from batch_job.imaging import Photo, encode, sniff
-from batch_job.paint import PaintJob, Painted, paint
+from batch_job.paint import Painted, PaintJob, paint
 from batch_job.settings import Settings
 from batch_job.wearing import assess, view
 from masks.catalog import MaskTemplate, pick
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -172,8 +171,14 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
         masks_used = sorted({j.template.name for j in jobs})
         return PhotoResult(
             row(
-                "ok", output=out_key, width=width, height=height, notes=notes, faces_found=len(faces),
-                faces_masked=len(jobs), masks=";".join(masks_used),
+                "ok",
+                output=out_key,
+                width=width,
+                height=height,
+                notes=notes,
+                faces_found=len(faces),
+                faces_masked=len(jobs),
+                masks=";".join(masks_used),
             ),  # fmt: skip
             face_rows,
             output=output,
@@ -183,8 +188,10 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
     except PhotoError as exc:
         return PhotoResult(row("error", str(exc), width=width, height=height))
     except MemoryError:
-        return PhotoResult(row("error", "out of memory on this photo (lower --workers or --max-pixels)", width=width, height=height))
-    except Exception as exc:  # noqa: BLE001 - one photo's bug must not take the album down; logged in full
+        return PhotoResult(
+            row("error", "out of memory on this photo (lower --workers or --max-pixels)", width=width, height=height)
+        )
+    except Exception as exc:
         log.exception("unexpected failure on %s", key)
         return PhotoResult(row("error", f"internal error: {type(exc).__name__}: {exc}", width=width, height=height))
 
@@ -214,12 +221,16 @@ def _decide(index: int, face: Face, photo: Photo, ctx: Context, sha: str) -> _De
     """What to do with one face. A failure here is this face's row, never the photo's."""
     try:
         wearing = assess(*view(photo, face), face)
-    except Exception as exc:  # noqa: BLE001 - one face's bad geometry must not lose the photo; logged in full
+    except Exception as exc:
         log.exception("wearing check failed on face %d", index)
-        return _Decision(index, face, False, 0.0, "not_fitted", None, f"wearing check failed: {type(exc).__name__}: {exc}")
+        return _Decision(
+            index, face, False, 0.0, "not_fitted", None, f"wearing check failed: {type(exc).__name__}: {exc}"
+        )
     settings = ctx.settings
     if face.box.w < settings.min_face_px:
-        return _Decision(index, face, wearing.masked, wearing.score, "too_small", None, f"under {settings.min_face_px} px wide")
+        return _Decision(
+            index, face, wearing.masked, wearing.score, "too_small", None, f"under {settings.min_face_px} px wide"
+        )
     if not (wearing.masked or settings.all_faces):
         return _Decision(index, face, wearing.masked, wearing.score, "left_bare", None)
     problem = fit_problem(face_to_fit(face))
@@ -239,7 +250,7 @@ def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, ke
     result = photo.rgb()
     before = thumbnail(result) if ctx.thumbs else None  # taken first: paint() works in place
     chosen = [d for d in decisions if d.job is not None]
-    outcomes = paint(result, [d.job for d in chosen], keep_alpha=keep_alpha)
+    outcomes = paint(result, [d.job for d in chosen if d.job is not None], keep_alpha=keep_alpha)
     painted = []
     for decision, outcome in zip(chosen, outcomes, strict=True):
         if outcome.error:

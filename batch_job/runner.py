@@ -133,9 +133,13 @@ class _Worker:
                 return previous["record"], True
         try:
             result = process_photo(key, data, self.ctx)
-        except Exception as exc:  # noqa: BLE001 - the last net: one photo never takes the album down
+        except Exception as exc:
             log.exception("unexpected failure on %s", key)
-            row = replace(_unreadable_row(key, f"internal error: {type(exc).__name__}: {exc}", self.ctx.detector.name), sha256=sha, bytes=len(data))
+            row = replace(
+                _unreadable_row(key, f"internal error: {type(exc).__name__}: {exc}", self.ctx.detector.name),
+                sha256=sha,
+                bytes=len(data),
+            )
             return PhotoResult(row).to_json(), False
         logical = result.row.output
         note = "; ".join(n for n in (result.row.notes, self.spec.name_notes.get(key, "")) if n)
@@ -159,7 +163,13 @@ class _Worker:
         self.dest.write(
             record_key,
             json.dumps(
-                {"sha256": sha, "fingerprint": self.fingerprint, "output_bytes": size, "logical": logical, "record": record}
+                {
+                    "sha256": sha,
+                    "fingerprint": self.fingerprint,
+                    "output_bytes": size,
+                    "logical": logical,
+                    "record": record,
+                }
             ).encode(),
             "application/json",
         )
@@ -358,7 +368,9 @@ def finalize(dest: Storage, layout: Layout, album: str, expected_shards: int | N
                 continue
             info = zipfile.ZipInfo("images/" + out, ZIP_EPOCH)
             info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_STORED if Path(out).suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+            info.compress_type = (
+                zipfile.ZIP_STORED if Path(out).suffix.lower() in STORED_SUFFIXES else zipfile.ZIP_DEFLATED
+            )
             # force_zip64: the member size is unknown to zipfile while streaming.
             with dest.open_read(layout.images + out) as src, zf.open(info, "w", force_zip64=True) as member:
                 while chunk := src.read(1 << 20):
@@ -507,8 +519,11 @@ def available_memory() -> int | None:
                     found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError):
         pass
-    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
+    cgroups = (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),  # v1
+    )
+    for limit, usage in cgroups:
         try:
             top = Path(limit).read_text().strip()
             if top != "max" and int(top) < 1 << 60:
@@ -525,7 +540,9 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def plan_workers(settings: Settings, photos: int, memory: int | None = None, cores: int | None = None) -> tuple[int, str]:
+def plan_workers(
+    settings: Settings, photos: int, memory: int | None = None, cores: int | None = None
+) -> tuple[int, str]:
     """Worker processes for a local run, and why fewer than asked ("" when as asked).
 
     Capped by the CPU cores this process may use (the local detector is CPU-bound:
@@ -539,7 +556,12 @@ def plan_workers(settings: Settings, photos: int, memory: int | None = None, cor
     if settings.detector == "local":  # Rekognition's workers wait on the network, not the CPU
         caps.append((cores, f"{cores} CPU core{'s' if cores != 1 else ''}"))
     if memory is not None:
-        caps.append((max(1, memory // WORKER_MEMORY), f"{memory / (1 << 30):.1f} GiB of memory free at ~{WORKER_MEMORY >> 20} MiB a worker"))
+        caps.append(
+            (
+                max(1, memory // WORKER_MEMORY),
+                f"{memory / (1 << 30):.1f} GiB of memory free at ~{WORKER_MEMORY >> 20} MiB a worker",
+            )
+        )
     n, why = asked, ""
     for cap, reason in caps:
         if cap < n:

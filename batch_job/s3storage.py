@@ -101,7 +101,9 @@ class S3Storage:
     def list_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
         """(key, size) under ``prefix``, in S3's (UTF-8 binary) order."""
         with self._errors("list", prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     yield obj["Key"][len(self.prefix) :], int(obj["Size"])
@@ -109,7 +111,9 @@ class S3Storage:
     def list_objects(self, prefix: str = "") -> Iterator[dict]:
         """The raw list entries (Key relative to the prefix, Size, LastModified, ETag)."""
         with self._errors("list", prefix):
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + prefix)
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix + prefix
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
                     yield {**obj, "Key": obj["Key"][len(self.prefix) :]}
@@ -128,7 +132,9 @@ class S3Storage:
                 for common in page.get("CommonPrefixes", []):
                     yield common["Prefix"][len(self.prefix) :]
 
-    def upload_file(self, path: str, key: str, content_type: str, metadata: dict[str, str], transfer_config=None) -> None:
+    def upload_file(
+        self, path: str, key: str, content_type: str, metadata: dict[str, str], transfer_config=None
+    ) -> None:
         """Upload a local file with the transfer manager (multipart and parallel parts for big files)."""
         extra = {"ContentType": content_type, "Metadata": metadata, **self.sse}
         with self._errors("upload to", key):

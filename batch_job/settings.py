@@ -88,7 +88,18 @@ class Settings:
 
     # Fields whose value changes the pictures: a resumed run only reuses a
     # photo's output when these are the same as when it was made.
-    OUTPUT_FIELDS: ClassVar[tuple[str, ...]] = ("detector", "seed", "masks", "tags", "mask_file", "anchors_file", "all_faces", "min_face_px", "detect_threshold", "detect_long_side")
+    OUTPUT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "detector",
+        "seed",
+        "masks",
+        "tags",
+        "mask_file",
+        "anchors_file",
+        "all_faces",
+        "min_face_px",
+        "detect_threshold",
+        "detect_long_side",
+    )
 
     def fingerprint(self, extra: Mapping[str, str] | None = None) -> str:
         """A short hash of everything that decides the output pixels (plus ``extra``, e.g. mask art hashes)."""
@@ -244,5 +255,3 @@ def worker_count(settings: Settings) -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-

@@ -107,7 +107,9 @@ def assess_rule(image: Image.Image, scale: float, face: Face) -> Wearing:
     centre = (targets[_A["nose_tip"]] + targets[_A["mouth"]]) / 2
     # Lower face: from just under the nose tip to the chin, inside the jaw, pulled
     # in 20% towards its centre so background and hair at the edges stay out.
-    ring = [targets[_A[n]] for n in ("jaw_left_nose", "nose_tip", "jaw_right_nose", "jaw_right_low", "chin", "jaw_left_low")]
+    ring = [
+        targets[_A[n]] for n in ("jaw_left_nose", "nose_tip", "jaw_right_nose", "jaw_right_low", "chin", "jaw_left_low")
+    ]
     ring[1] = ring[1] + fr.ey * 0.08 * fr.d * scale
     lower = [tuple(centre + (p - centre) * 0.8) for p in ring]
     lower_px = _pixels_in(image, lower)

@@ -74,7 +74,9 @@ def simulate(world: World, option: Option, seed: int) -> Outcome:
     rng = random.Random(seed)
     shards = math.ceil(world.photos / option.shard_size)
     if shards > MAX_ARRAY:
-        return Outcome(option, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, f"{shards} shards > {MAX_ARRAY}")
+        return Outcome(
+            option, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, 0, f"{shards} shards > {MAX_ARRAY}"
+        )
     running = min(option.containers, shards)
     rate = world.photos_per_s
     if option.detector == "rekognition":
@@ -137,13 +139,17 @@ def table(rows: list[Outcome], title: str) -> str:
     lines = [
         f"**{title}**",
         "",
-        "| shard size | containers | Spot | detector | quota TPS | wall h | of which finalize | cost $ | compute $ | Rekognition $ | reclaims |",
+        "| shard size | containers | Spot | detector | quota TPS | wall h | of which finalize | cost $ | "
+        "compute $ | Rekognition $ | reclaims |",
         "|---:|---:|:-:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         o = r.option
         if r.feasible:
-            lines.append(f"| {o.shard_size} | {o.containers} | {'yes' if o.spot else 'no'} | {o.detector} | {o.quota_tps:g} | – | – | – | – | – | {r.feasible} |")
+            lines.append(
+                f"| {o.shard_size} | {o.containers} | {'yes' if o.spot else 'no'} | {o.detector} | "
+                f"{o.quota_tps:g} | – | – | – | – | – | {r.feasible} |"
+            )
             continue
         lines.append(
             f"| {o.shard_size} | {o.containers} | {'yes' if o.spot else 'no'} | {o.detector} | {o.quota_tps:g} | "
@@ -164,7 +170,9 @@ def main() -> None:
     print(f"{args.photos:,} photos; one 2-vCPU container: {rate:.2f} photos/s ({how}); seed {args.seed}\n")
     base = Option()
     groups = {
-        "shard size (16 containers, Spot, Rekognition at 50 TPS)": [replace(base, shard_size=s) for s in (5, 25, 50, 200, 1000, 5000)],
+        "shard size (16 containers, Spot, Rekognition at 50 TPS)": [
+            replace(base, shard_size=s) for s in (5, 25, 50, 200, 1000, 5000)
+        ],
         "containers (shards of 200)": [replace(base, containers=c) for c in (4, 16, 64, 256)],
         "Rekognition quota (the lowest regional default is 5 TPS)": [
             replace(base, quota_tps=q, containers=c) for q, c in ((5, 4), (5, 16), (20, 16), (50, 64), (100, 64))

@@ -91,7 +91,14 @@ def _share(result: dict) -> str:
 
 
 def run_one(
-    env: dict, album_id: str, tps: float | None, concurrency: int, pace: float, response: dict, photos: int, latency: float
+    env: dict,
+    album_id: str,
+    tps: float | None,
+    concurrency: int,
+    pace: float,
+    response: dict,
+    photos: int,
+    latency: float,
 ) -> dict:
     with FakeRekognition(lambda _image: response, latency=latency, tps=tps) as fake:
         worker_env = {
@@ -151,7 +158,9 @@ def main() -> None:
         plan = cloud.plan_album(Path(tmp) / "bench")
         root = S3Storage(boto3.client("s3"), BUCKET)
         # First what the CPU allows with no ceiling at all, then each ceiling with each pace.
-        runs = [(None, c, 0.0) for c in args.concurrency] + list(itertools.product(args.tps, args.concurrency, args.pace))
+        runs = [(None, c, 0.0) for c in args.concurrency] + list(
+            itertools.product(args.tps, args.concurrency, args.pace)
+        )
         for tps, concurrency, pace in runs:
             # A fresh album id per run: nothing is reused from the previous configuration.
             album_id = f"bench-{int(tps or 0)}-{concurrency}-{time.time_ns() % 10**6:06d}"

@@ -29,7 +29,8 @@ MEASURE = """() => new Promise(resolve => {
     const first = [...document.querySelectorAll('.card img.after')].filter(i => i.getBoundingClientRect().top < vh);
     if (!first.every(i => i.complete && i.naturalWidth > 0)) return requestAnimationFrame(check);
     const nav = performance.getEntriesByType('navigation')[0];
-    resolve({first: performance.now(), dcl: nav.domContentLoadedEventEnd, cards: document.querySelectorAll('.card').length,
+    resolve({first: performance.now(), dcl: nav.domContentLoadedEventEnd,
+             cards: document.querySelectorAll('.card').length,
              images: first.length});
   };
   check();
@@ -65,7 +66,8 @@ def main() -> None:
             res = measure(index, args.runs)
             med = {k: statistics.median(r[k] for r in res) for k in ("dcl", "first", "wall")}
             print(
-                f"{n:>6} photos: index.html {page_kb:.0f} KB, gallery-data.js {data_kb:.0f} KB (written in {made:.1f} s); "
+                f"{n:>6} photos: index.html {page_kb:.0f} KB, gallery-data.js {data_kb:.0f} KB (written in "
+                f"{made:.1f} s); "
                 f"median of {args.runs}: DOMContentLoaded {med['dcl']:.0f} ms, first screen of thumbnails "
                 f"{med['first']:.0f} ms ({res[0]['images']} images, {res[0]['cards']} cards built), "
                 f"wall incl. navigation {med['wall']:.0f} ms"

@@ -201,7 +201,9 @@ def main() -> int:
         if args.rss_photos:
             big = link_album(photos, args.rss_photos, Path(tmp) / "big")
             seconds, peak, count = run_maskalbum(big, args.workers, args.detect_size)
-            print(f"{count} photos: {count / seconds:.2f} photos/s, peak RSS {peak / 2**20:.0f} MiB (target < 1536 MiB)")
+            print(
+                f"{count} photos: {count / seconds:.2f} photos/s, peak RSS {peak / 2**20:.0f} MiB (target < 1536 MiB)"
+            )
     return 0
 
 

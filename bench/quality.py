@@ -129,8 +129,21 @@ def evaluate_scene(scene: Scene, ctx: Context, case: str) -> tuple[list[CaseResu
             delta = np.array([ocx - tcx, ocy - tcy]) / truth.eye_distance
             signed = (float(delta @ ex), float(delta @ ey))
         out.append(
-            CaseResult(case, spec.face_width, spec.yaw, spec.roll, spec.pitch, spec.colour, row is not None,
-                       replaced, visible, offset, row.mask if row else "", signed, placement)  # fmt: skip
+            CaseResult(
+                case,
+                spec.face_width,
+                spec.yaw,
+                spec.roll,
+                spec.pitch,
+                spec.colour,
+                row is not None,
+                replaced,
+                visible,
+                offset,
+                row.mask if row else "",
+                signed,
+                placement,
+            )  # fmt: skip
         )
     return out, after
 
@@ -188,7 +201,8 @@ def summarize(results: list[CaseResult]) -> dict:
         "masked_faces_40px": len(big),
         "found_40px": sum(r.found for r in big) / max(1, len(big)),
         "replaced_40px": sum(r.replaced for r in big) / max(1, len(big)),
-        "replaced_under_40px": sum(r.replaced for r in results if r.width < 40) / max(1, sum(r.width < 40 for r in results)),
+        "replaced_under_40px": sum(r.replaced for r in results if r.width < 40)
+        / max(1, sum(r.width < 40 for r in results)),
         "visible_median": float(np.median(vis)),
         "visible_p90": float(np.percentile(vis, 90)),
         "visible_max": float(np.max(vis)),
@@ -254,7 +268,9 @@ def main() -> int:
             pairs.append((name, scene.image, after))
     summary = summarize(results)
     summary["seconds"] = round(time.perf_counter() - started, 1)
-    (args.out / "results.json").write_text(json.dumps({"summary": summary, "cases": [r.__dict__ for r in results]}, indent=1))
+    (args.out / "results.json").write_text(
+        json.dumps({"summary": summary, "cases": [r.__dict__ for r in results]}, indent=1)
+    )
     contact_sheet(pairs, args.out / "contact_sheet.png")
     worst = sorted((r for r in results if r.replaced), key=lambda r: -r.visible)[:8]
     print(json.dumps(summary, indent=2))

@@ -275,7 +275,12 @@ def evaluate(data_dir: Path, out: Path, photos: list[str]) -> list[PhotoOutcome]
             elif li in pairs:
                 ri, o = pairs[li]
                 r = rows[ri]
-                fo.outcome, fo.detection, fo.iou, fo.mask_score = r["action"], int(r["face"]), round(o, 3), float(r["mask_score"])
+                fo.outcome, fo.detection, fo.iou, fo.mask_score = (
+                    r["action"],
+                    int(r["face"]),
+                    round(o, 3),
+                    float(r["mask_score"]),
+                )
                 if lab.masked and r["action"] == "replaced" and m.get("output"):
                     if original is None:
                         original = np.asarray(Image.open(image_path).convert("RGB"))
@@ -289,7 +294,12 @@ def evaluate(data_dir: Path, out: Path, photos: list[str]) -> list[PhotoOutcome]
             if ri in matched_rows or r["action"] != "replaced":
                 continue
             cx, cy = float(r["x"]) + float(r["w"]) / 2, float(r["y"]) + float(r["h"]) / 2
-            info = {"photo": stem, "face": int(r["face"]), "box": [int(r[k]) for k in "xywh"], "mask_score": float(r["mask_score"])}
+            info = {
+                "photo": stem,
+                "face": int(r["face"]),
+                "box": [int(r[k]) for k in "xywh"],
+                "mask_score": float(r["mask_score"]),
+            }
             if any(labels[li].contains(cx, cy) for li in pairs):
                 res.second_on_face.append(info)
             else:
@@ -365,14 +375,26 @@ def contact_sheets(data_dir: Path, results: list[PhotoOutcome], stems: list[str]
         draw = ImageDraw.Draw(im)
         lw = max(1, round(max(im.size) / 600))
         for lab in read_labels(data_dir / "labels" / f"{stem}.txt", im.size):
-            draw.rectangle((lab.x, lab.y, lab.x + lab.w, lab.y + lab.h), outline=(0, 220, 255) if lab.masked else (255, 230, 0), width=lw)
+            draw.rectangle(
+                (lab.x, lab.y, lab.x + lab.w, lab.y + lab.h),
+                outline=(0, 220, 255) if lab.masked else (255, 230, 0),
+                width=lw,
+            )
         res = by_stem[stem]
         unmatched = {u["face"] for u in res.unmatched_painted}
         second = {u["face"] for u in res.second_on_face}
         for r in rows_by_photo.get(stem, []):
             x, y, w, h = (int(r[k]) for k in "xywh")
             face = int(r["face"])
-            colour = (255, 0, 0) if face in unmatched else (255, 0, 255) if face in second else (0, 255, 0) if r["action"] == "replaced" else (128, 128, 128)
+            colour = (
+                (255, 0, 0)
+                if face in unmatched
+                else (255, 0, 255)
+                if face in second
+                else (0, 255, 0)
+                if r["action"] == "replaced"
+                else (128, 128, 128)
+            )
             draw.rectangle((x - 2 * lw, y - 2 * lw, x + w + 2 * lw, y + h + 2 * lw), outline=colour, width=lw * 2)
         im.thumbnail((1000, 1000))
         tiles.append((stem, im))
@@ -409,12 +431,22 @@ def suspect_crops(data_dir: Path, results: list[PhotoOutcome], dest: Path, tile:
             side = max(w, h) * 3
             cx, cy = x + w / 2, y + h / 2
             with Image.open(paths[u["photo"]]) as im:
-                crop = im.convert("RGB").crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
+                crop = im.convert("RGB").crop(
+                    (int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2))
+                )
             crop = crop.resize((tile, tile))
             k = tile / side
             ox, oy = (j % 8) * tile, (j // 8) * tile
             sheet.paste(crop, (ox, oy))
-            draw.rectangle((ox + tile / 2 - w * k / 2, oy + tile / 2 - h * k / 2, ox + tile / 2 + w * k / 2, oy + tile / 2 + h * k / 2), outline=colour)
+            draw.rectangle(
+                (
+                    ox + tile / 2 - w * k / 2,
+                    oy + tile / 2 - h * k / 2,
+                    ox + tile / 2 + w * k / 2,
+                    oy + tile / 2 + h * k / 2,
+                ),
+                outline=colour,
+            )
             draw.text((ox + 2, oy + 2), f"{u['photo']}:{u['face']}", fill=(255, 255, 255))
         path = dest / f"suspects_{start // 64:02d}.png"
         sheet.save(path)
@@ -427,14 +459,17 @@ def _pct(v: float | None) -> str:
 
 
 def print_table(s: dict) -> None:
-    kinds = sorted({k for b in s["buckets"].values() for k in b["outcomes"]} - {"replaced", "left_bare", "too_small", "not_found"})
+    kinds = sorted(
+        {k for b in s["buckets"].values() for k in b["outcomes"]} - {"replaced", "left_bare", "too_small", "not_found"}
+    )
     cols = ["replaced", "left_bare", "too_small", "not_found", *kinds]
     head = f"{'width px':>9} {'masked':>6} " + " ".join(f"{c:>10}" for c in cols)
     head += f" {'repl%':>6} {'bare':>5} {'bare→mask':>9} {'vis med':>7} {'vis p90':>7} {'light med/p90':>13}"
     print(head)
     for name, b in s["buckets"].items():
         line = f"{name:>9} {b['masked']:>6} " + " ".join(f"{b['outcomes'].get(c, 0):>10}" for c in cols)
-        line += f" {_pct(b['replaced_share']):>6} {b['bare']:>5} {b['bare_given_mask']:>4} {_pct(b['bare_given_mask_share']):>5}"
+        line += f" {_pct(b['replaced_share']):>6} {b['bare']:>5} {b['bare_given_mask']:>4}"
+        line += f" {_pct(b['bare_given_mask_share']):>5}"
         line += f" {_pct(b['visible_median']):>7} {_pct(b['visible_p90']):>7}"
         line += f" {_pct(b['visible_light_median']):>6}/{_pct(b['visible_light_p90']):>6}"
         print(line)
@@ -458,9 +493,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "real_photos", help="maskalbum's output folder")
     p.add_argument("--limit", type=int, default=0, help="only the first N photos (by name)")
     p.add_argument("--json", type=Path, help="write the figures (and per-face outcomes) here")
-    p.add_argument("--folds", type=Path, help="cross-validate end to end: fold_K.txt/.onnx from bench/train_wearing.py --export-folds")
+    p.add_argument(
+        "--folds",
+        type=Path,
+        help="cross-validate end to end: fold_K.txt/.onnx from bench/train_wearing.py --export-folds",
+    )
     p.add_argument("--reuse", action="store_true", help="analyse an existing --out, do not run maskalbum")
-    p.add_argument("--sheets", type=Path, help="also draw contact sheets of the crowd photos (>= 6 labelled faces) here")
+    p.add_argument(
+        "--sheets", type=Path, help="also draw contact sheets of the crowd photos (>= 6 labelled faces) here"
+    )
     p.add_argument("--sheet-count", type=int, default=40, help="how many crowd photos go on the sheets")
     args = p.parse_args(argv)
     photos = sorted(image_paths(args.dir))
@@ -498,7 +539,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.folds:
         results = evaluate(args.dir, args.out, photos)
         summary = summarise(results, wall)
-    summary["command"] = "python bench/real_photos.py " + " ".join(sys.argv[1:] if argv is None else argv) + (" -- " + " ".join(extra) if extra else "")
+    summary["command"] = (
+        "python bench/real_photos.py "
+        + " ".join(sys.argv[1:] if argv is None else argv)
+        + (" -- " + " ".join(extra) if extra else "")
+    )
     print_table(summary)
     if args.sheets:
         crowds = [r.photo for r in results if len(r.faces) >= 6][: args.sheet_count]

@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--count", type=int, default=24)
     p.add_argument("--cell", type=int, default=220)
     p.add_argument("--per-row", type=int, default=3, help="faces side by side")
-    p.add_argument("--show-visible", action="store_true", help="mark the worn-mask pixels bench/real_photos.py counts as still visible (red)")
+    p.add_argument(
+        "--show-visible",
+        action="store_true",
+        help="mark the worn-mask pixels bench/real_photos.py counts as still visible (red)",
+    )
     p.add_argument("--min-width", type=float, default=12.0)
     p.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "sheets" / "sheet.png")
     args = p.parse_args(argv)
@@ -106,7 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         stem = image_path.stem
         with Image.open(image_path) as im:
             size = im.size
-        labels = [lab for lab in read_labels(args.dir / "labels" / f"{stem}.txt", size) if lab.masked and lab.w >= args.min_width]
+        labels = [
+            lab
+            for lab in read_labels(args.dir / "labels" / f"{stem}.txt", size)
+            if lab.masked and lab.w >= args.min_width
+        ]
         if not labels:
             continue
         last = rows[-1].get(stem, [])

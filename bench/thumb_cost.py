@@ -119,7 +119,10 @@ def _no_faces(big) -> None:
             times[name].append(time.perf_counter() - started)
     w, h = Image.open(io.BytesIO(result.thumbs.after)).size
     a, b = (statistics.median(times[k]) * 1000 for k in ("without", "with"))
-    print(f"12 MP photo, {result.row.status} (median of 5): {a:.0f} ms without thumbnails, {b:.0f} ms with (x{b / a:.3f}); thumbnail {w}x{h}")
+    print(
+        f"12 MP photo, {result.row.status} (median of 5): {a:.0f} ms without thumbnails, "
+        f"{b:.0f} ms with (x{b / a:.3f}); thumbnail {w}x{h}"
+    )
 
 
 if __name__ == "__main__":

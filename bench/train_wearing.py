@@ -29,11 +29,11 @@ from PIL import Image
 # a shared 2-core machine many threads spin rather than work).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from batch_job.detect.face import Face, Point  # noqa: E402 - after OMP_NUM_THREADS
-from batch_job.detect.local import LocalDetector  # noqa: E402 - after OMP_NUM_THREADS
-from batch_job.imaging import Photo  # noqa: E402 - after OMP_NUM_THREADS
-from batch_job.wearing import aligned_patch, assess_rule, patch_features, view  # noqa: E402 - after OMP_NUM_THREADS
-from bench.real_photos import BUCKETS, bucket_name, image_paths, match, read_labels  # noqa: E402 - after OMP_NUM_THREADS
+from batch_job.detect.face import Face, Point
+from batch_job.detect.local import LocalDetector
+from batch_job.imaging import Photo
+from batch_job.wearing import aligned_patch, assess_rule, patch_features, view
+from bench.real_photos import BUCKETS, bucket_name, image_paths, match, read_labels
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +57,9 @@ def detect_all(data_dir: Path, cache: Path, threshold: float, cached_only: bool 
     return out
 
 
-def examples(data_dir: Path, detections: dict[str, list], cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def examples(
+    data_dir: Path, detections: dict[str, list], cache: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Features, truth (1 masked, 0 bare, UNLABELLED), photo group and labelled width per detection.
 
     The slow part (decoding, the aligned patch, the colour rule) is cached
@@ -69,9 +71,12 @@ def examples(data_dir: Path, detections: dict[str, list], cache: Path) -> tuple[
         data = _examples(data_dir, detections)
         cache.write_bytes(pickle.dumps(data))
     patches, skins, faces, ys, groups, widths = data
-    xs = [patch_features(p.astype(np.float64), s, f) for p, s, f in zip(patches, skins, faces)]
+    xs = [patch_features(p.astype(np.float64), s, f) for p, s, f in zip(patches, skins, faces, strict=True)]
     # The same faces mirrored: twice the examples, and no preference for a side of a profile.
-    flipped = [patch_features(p[:, ::-1].astype(np.float64), s, _mirror(f)) for p, s, f in zip(patches, skins, faces)]
+    flipped = [
+        patch_features(p[:, ::-1].astype(np.float64), s, _mirror(f))
+        for p, s, f in zip(patches, skins, faces, strict=True)
+    ]
     return np.array(xs), np.array(flipped), np.array(ys), np.array(groups), np.array(widths)
 
 
@@ -117,7 +122,9 @@ def make_model(kind: str):
 
     if kind == "logreg":
         return make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000))
-    return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.06, max_leaf_nodes=15, l2_regularization=1.0, random_state=0)
+    return HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.06, max_leaf_nodes=15, l2_regularization=1.0, random_state=0
+    )
 
 
 # Unlabelled detections weigh less than labelled faces: some of them are real,
@@ -153,11 +160,18 @@ def report(prob, y, widths, rule, threshold: float) -> None:
         f" bare {np.mean(prob[(y == 0) & (widths >= lo) & (widths < hi)] >= threshold):.3f}"
         for lo, hi in BUCKETS if ((widths >= lo) & (widths < hi)).any()
     ))  # fmt: skip
-    print(f"  unlabelled detections called masked: {np.mean(prob[y == UNLABELLED] >= threshold):.4f} (n={int((y == UNLABELLED).sum())})")
+    unlabelled = y == UNLABELLED
+    print(
+        f"  unlabelled detections called masked: {np.mean(prob[unlabelled] >= threshold):.4f} "
+        f"(n={int(unlabelled.sum())})"
+    )
     for name, sel in (("all", widths >= 0), (">=40", widths >= 40)):
-        print(f"  {name}: masked recall {np.mean(prob[(y == 1) & sel] >= threshold):.4f} "
-              f"(n={int(((y == 1) & sel).sum())}), bare called masked {np.mean(prob[(y == 0) & sel] >= threshold):.4f} "
-              f"(n={int(((y == 0) & sel).sum())}); rule: {np.mean(rule[(y == 1) & sel] >= 0.5):.4f} / {np.mean(rule[(y == 0) & sel] >= 0.5):.4f}")  # fmt: skip
+        masked, bare = (y == 1) & sel, (y == 0) & sel
+        print(
+            f"  {name}: masked recall {np.mean(prob[masked] >= threshold):.4f} (n={int(masked.sum())}), "
+            f"bare called masked {np.mean(prob[bare] >= threshold):.4f} (n={int(bare.sum())}); "
+            f"rule: {np.mean(rule[masked] >= 0.5):.4f} / {np.mean(rule[bare] >= 0.5):.4f}"
+        )
 
 
 def export(x, flipped, y, kind: str, path: Path) -> None:
@@ -192,7 +206,9 @@ def main() -> None:
     p.add_argument("--threshold", type=float, nargs="*", default=[0.3, 0.4, 0.5])
     p.add_argument("--export", action="store_true", help=f"fit on every photo and write {MODEL.name}")
     p.add_argument("--export-to", type=Path, help="fit on every photo and write the model here")
-    p.add_argument("--export-folds", type=Path, help="write fold_K.onnx (fitted without fold K) and fold_K.txt (its photos) here")
+    p.add_argument(
+        "--export-folds", type=Path, help="write fold_K.onnx (fitted without fold K) and fold_K.txt (its photos) here"
+    )
     p.add_argument("--cached-only", action="store_true", help="use the photos already in --cache only")
     # Below the runtime's own threshold, so the examples include the weak detections it may see.
     p.add_argument("--detect-threshold", type=float, default=0.2)
@@ -200,8 +216,10 @@ def main() -> None:
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     detections = detect_all(args.dir, args.cache, args.detect_threshold, args.cached_only)
     x, flipped, y, groups, widths = examples(args.dir, detections, args.cache.with_suffix(".examples.pkl"))
-    print(f"{len(y)} examples ({int((y == 1).sum())} masked, {int((y == 0).sum())} bare, "
-          f"{int((y == UNLABELLED).sum())} unlabelled) from {len(set(groups))} photos")
+    print(
+        f"{len(y)} examples ({int((y == 1).sum())} masked, {int((y == 0).sum())} bare, "
+        f"{int((y == UNLABELLED).sum())} unlabelled) from {len(set(groups))} photos"
+    )
     rule = 1.0 - x[:, RULE_COLUMN]
     if args.folds:
         prob = cross_validate(x, flipped, y, groups, args.kind, args.folds)

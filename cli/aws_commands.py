@@ -37,7 +37,8 @@ CloudDetector = Annotated[
     str | None,
     typer.Option(
         "--detector",
-        help="rekognition (the default on AWS: DetectFaces joined with the local model) or local (all in the container).",
+        help="rekognition (the default on AWS: DetectFaces joined with the local model) "
+        "or local (all in the container).",
     ),
 ]
 PollSeconds = Annotated[float, typer.Option(hidden=True, help="First polling interval of --wait (seconds).")]
@@ -121,7 +122,9 @@ def submit(
     profile: Profile = None,
     wait: Annotated[bool, typer.Option(help="Follow the jobs with a progress bar, then download the zip.")] = False,
     dest: Dest = Path("."),
-    dry_run: Annotated[bool, typer.Option(help="Print what would be uploaded and the Rekognition cost; call no AWS API.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print what would be uploaded and the Rekognition cost; call no AWS API.")
+    ] = False,
     json_output: JsonOut = False,
     poll_seconds: PollSeconds = 5.0,
 ) -> None:
@@ -130,7 +133,8 @@ def submit(
 
     try:
         settings = settings_from(
-            bucket=bucket, job_queue=job_queue, job_definition=job_definition, detector=detector or _cloud_detector(), seed=seed,
+            bucket=bucket, job_queue=job_queue, job_definition=job_definition,
+            detector=detector or _cloud_detector(), seed=seed,
             masks=mask, tags=tag, all_faces=all_faces, shard_size=shard_size, kms_key=kms_key, region=region,
             profile=profile, notify_line=notify_line,
         )  # fmt: skip
@@ -198,7 +202,9 @@ def download(
     region: Region = None,
     profile: Profile = None,
     json_output: JsonOut = False,
-    open_page: Annotated[bool, typer.Option("--open", help="Extract the zip and open the album's gallery in your web browser.")] = False,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Extract the zip and open the album's gallery in your web browser.")
+    ] = False,
 ) -> None:
     """Download a finished album's zip (resumes an interrupted download); --extract unpacks it."""
     try:
@@ -302,7 +308,9 @@ def cancel(
 @app.command(rich_help_panel="AWS")
 def logs(
     album_id: AlbumId,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until the album ends.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the album ends.")
+    ] = False,
     bucket: Bucket = None,
     region: Region = None,
     profile: Profile = None,
@@ -342,13 +350,19 @@ def register_job_definition(
     file: Annotated[Path | None, typer.Option(help="The job definition JSON (default: ./job_definition.json).")] = None,
     image: Annotated[str | None, typer.Option(help="Container image URI (ECR).")] = None,
     job_role_arn: Annotated[str | None, typer.Option(help="IAM role the container runs as (S3, Rekognition).")] = None,
-    execution_role_arn: Annotated[str | None, typer.Option(help="IAM role Fargate uses to pull the image and write logs.")] = None,
+    execution_role_arn: Annotated[
+        str | None, typer.Option(help="IAM role Fargate uses to pull the image and write logs.")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="Register under this name instead of the file's.")] = None,
     line_token_secret_arn: Annotated[
         str | None,
-        typer.Option(help="Secrets Manager ARN of the LINE channel access token, injected as LINE_CHANNEL_ACCESS_TOKEN."),
+        typer.Option(
+            help="Secrets Manager ARN of the LINE channel access token, injected as LINE_CHANNEL_ACCESS_TOKEN."
+        ),
     ] = None,
-    check_only: Annotated[bool, typer.Option("--check", help="Only validate the filled-in definition; call no AWS API.")] = False,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Only validate the filled-in definition; call no AWS API.")
+    ] = False,
     region: Region = None,
     profile: Profile = None,
 ) -> None:
@@ -395,7 +409,9 @@ def _print_dry_run(plan: dict, json_output: bool) -> None:
         out.print_json(json.dumps(plan))
         return
     out.print(f"album id (if new): {plan['album_id']}")
-    out.print(f"would upload {len(plan['files'])} files, {plan['bytes']:,} bytes, to {plan['destination']}", soft_wrap=True)
+    out.print(
+        f"would upload {len(plan['files'])} files, {plan['bytes']:,} bytes, to {plan['destination']}", soft_wrap=True
+    )
     for f in plan["files"][:20]:
         out.print(f"  {f['key']}  ({f['size']:,} bytes)")
     if len(plan["files"]) > 20:
@@ -433,7 +449,9 @@ def _follow(watcher, poll, quiet: bool):
 
         def on_update(status) -> None:
             children = " ".join(f"{k.lower()} {v}" for k, v in sorted(status.children.items()))
-            stats = f"{status.state}; shards {status.shards_done}/{status.shards}" + (f"; {children}" if children else "")
+            stats = f"{status.state}; shards {status.shards_done}/{status.shards}" + (
+                f"; {children}" if children else ""
+            )
             bar.update(task, total=status.files or None, completed=status.files_done, stats=stats)
 
         return cloud.wait_for_album(watcher, on_update, poll)
@@ -443,12 +461,21 @@ def _download(root, album_id: str, dest: Path, extract: bool, quiet: bool):
     from batch_job import cloud
 
     progress = Progress(
-        TextColumn("[bold]download"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=console, transient=quiet
+        TextColumn("[bold]download"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=quiet,
     )
     with progress:
         task = progress.add_task("download", total=None)
         return cloud.download_album(
-            root, album_id, dest, extract, on_bytes=lambda done, total: progress.update(task, completed=done, total=total)
+            root,
+            album_id,
+            dest,
+            extract,
+            on_bytes=lambda done, total: progress.update(task, completed=done, total=total),
         )
 
 
@@ -477,8 +504,9 @@ def _print_status(s) -> None:
 
 def _print_done(submission, status, result, json_output: bool) -> None:
     if json_output:
-        out.print_json(json.dumps({"submission": asdict(submission), "status": status.to_json(), "zip": str(result.zip_path)}))
+        out.print_json(
+            json.dumps({"submission": asdict(submission), "status": status.to_json(), "zip": str(result.zip_path)})
+        )
         return
     _print_status(status)
     out.print(f"zip: {result.zip_path}")
-

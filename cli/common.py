@@ -34,7 +34,7 @@ class HelpGroup(TyperGroup):
         if command is not None and not getattr(command, "_polished", False):
             for param in [*command.params, command.get_help_option(ctx)]:
                 _polish_param(param)
-            command._polished = True
+            command._polished = True  # type: ignore[attr-defined]  # our mark on click's object
         return command
 
     def get_help_option(self, ctx):
@@ -58,24 +58,91 @@ def _polish_param(param) -> None:
 
 
 # Options written once (fastapi-cli style); every one also reads MASKALBUM_<NAME> and the config file.
-Seed = Annotated[int | None, typer.Option(metavar="N", help="Seed for the per-face mask choice: same album and seed, same pictures (default 0).")]
-MaskOpt = Annotated[list[str] | None, typer.Option("--mask", metavar="NAME", help="Use this mask; repeat for several (default: every mask). See `maskalbum masks`.")]
-TagOpt = Annotated[list[str] | None, typer.Option("--tag", metavar="TAG", help="Only masks with this tag: cute, scary, funny, animal, villain, japanese, fantasy; repeatable (default: any tag).")]
-MaskFile = Annotated[Path | None, typer.Option(metavar="PNG", help="Your own RGBA mask picture, used for every face (default: none; see README 'Your own mask').")]
-AnchorsFile = Annotated[Path | None, typer.Option("--anchors", metavar="JSON", help="Anchor points for --mask-file (default: inferred from the picture's opaque box).")]
-AllFaces = Annotated[bool | None, typer.Option("--all-faces/--masked-only", help="Mask every face, or only faces wearing a mask (default: --masked-only).")]
-Workers = Annotated[int | None, typer.Option(metavar="N", help="Worker processes; 0 = all cores (default 0). Capped by the cores, by free memory (640 MiB a worker) and by the photos.")]
-MaxPixels = Annotated[int | None, typer.Option(metavar="N", help=f"Refuse photos larger than N pixels, read from the header (default {Settings.max_pixels} = {Settings.max_pixels / 1e6:.0f} MP).")]
-Detector = Annotated[str | None, typer.Option(metavar="local|rekognition", help="Face detector: local, on this machine, or rekognition, Amazon Rekognition (default: local).")]
+Seed = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N", help="Seed for the per-face mask choice: same album and seed, same pictures (default 0)."
+    ),
+]
+MaskOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mask", metavar="NAME", help="Use this mask; repeat for several (default: every mask). See `maskalbum masks`."
+    ),
+]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tag",
+        metavar="TAG",
+        help="Only masks with this tag: cute, scary, funny, animal, villain, japanese, fantasy; "
+        "repeatable (default: any tag).",
+    ),
+]
+MaskFile = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="PNG",
+        help="Your own RGBA mask picture, used for every face (default: none; see README 'Your own mask').",
+    ),
+]
+AnchorsFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--anchors",
+        metavar="JSON",
+        help="Anchor points for --mask-file (default: inferred from the picture's opaque box).",
+    ),
+]
+AllFaces = Annotated[
+    bool | None,
+    typer.Option(
+        "--all-faces/--masked-only", help="Mask every face, or only faces wearing a mask (default: --masked-only)."
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help="Worker processes; 0 = all cores (default 0). Capped by the cores, by free memory (640 MiB a "
+        "worker) and by the photos.",
+    ),
+]
+MaxPixels = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help=f"Refuse photos larger than N pixels, read from the header (default {Settings.max_pixels} = "
+        f"{Settings.max_pixels / 1e6:.0f} MP).",
+    ),
+]
+Detector = Annotated[
+    str | None,
+    typer.Option(
+        metavar="local|rekognition",
+        help="Face detector: local, on this machine, or rekognition, Amazon Rekognition (default: local).",
+    ),
+]
 DetectSize = Annotated[
     int | None,
-    typer.Option("--detect-size", metavar="PX", help=f"Finest scale (long side) the local detector reads windows at, 320-4096; lower finds fewer small faces (default {Settings.detect_long_side})."),
+    typer.Option(
+        "--detect-size",
+        metavar="PX",
+        help=f"Finest scale (long side) the local detector reads windows at, 320-4096; lower finds fewer "
+        f"small faces (default {Settings.detect_long_side}).",
+    ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
-OpenGallery = Annotated[bool, typer.Option("--open", help="Open the gallery (index.html) in your web browser when done.")]
+OpenGallery = Annotated[
+    bool, typer.Option("--open", help="Open the gallery (index.html) in your web browser when done.")
+]
 NotifyLine = Annotated[
     str | None,
-    typer.Option(metavar="USER_ID", help="LINE user ID to push a summary to when done (default: none; token: LINE_CHANNEL_ACCESS_TOKEN, never a flag)."),
+    typer.Option(
+        metavar="USER_ID",
+        help="LINE user ID to push a summary to when done (default: none; token: "
+        "LINE_CHANNEL_ACCESS_TOKEN, never a flag).",
+    ),
 ]
 
 

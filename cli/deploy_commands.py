@@ -43,18 +43,29 @@ def deploy(
     stack: Stack = None,
     region: Region = None,
     profile: Profile = None,
-    with_line_bot: Annotated[bool, typer.Option(help="Also the LINE bot (Lambda + function URL); push its image first.")] = False,
+    with_line_bot: Annotated[
+        bool, typer.Option(help="Also the LINE bot (Lambda + function URL); push its image first.")
+    ] = False,
     line_secret: Annotated[bool, typer.Option(help="Create the LINE secret (for album notifications).")] = False,
     vpc: Annotated[str | None, typer.Option(help="VPC id (default: the region's default VPC).")] = None,
-    subnets: Annotated[str | None, typer.Option(help="Comma-separated subnet ids (default: the default VPC's).")] = None,
-    private: Annotated[bool, typer.Option(help="Private subnets: no public IP (needs a NAT or the VPC endpoints in docs/AWS.md).")] = False,
+    subnets: Annotated[
+        str | None, typer.Option(help="Comma-separated subnet ids (default: the default VPC's).")
+    ] = None,
+    private: Annotated[
+        bool, typer.Option(help="Private subnets: no public IP (needs a NAT or the VPC endpoints in docs/AWS.md).")
+    ] = False,
     max_vcpus: Annotated[int | None, typer.Option(help="vCPUs running at once (32: 16 shard containers).")] = None,
     no_spot: Annotated[bool, typer.Option("--no-spot", help="On-demand Fargate only.")] = False,
-    image_tag: Annotated[str | None, typer.Option(help="Worker image tag the job definitions use (default: this version).")] = None,
-    album_retention_days: Annotated[int | None, typer.Option(help="Delete albums this many days after upload (90).")] = None,
+    image_tag: Annotated[
+        str | None, typer.Option(help="Worker image tag the job definitions use (default: this version).")
+    ] = None,
+    album_retention_days: Annotated[
+        int | None, typer.Option(help="Delete albums this many days after upload (90).")
+    ] = None,
     template: Annotated[Path | None, typer.Option(help="The template (default: infra/maskalbum.yaml).")] = None,
     batch_service_role: Annotated[
-        str | None, typer.Option(hidden=True, help="Batch service role ARN; AWS uses its service-linked role (moto needs one).")
+        str | None,
+        typer.Option(hidden=True, help="Batch service role ARN; AWS uses its service-linked role (moto needs one)."),
     ] = None,
     yes: Yes = False,
 ) -> None:
@@ -93,7 +104,9 @@ def deploy(
                 out.print("nothing deployed")
                 raise typer.Exit(0)
             for event in d.execute(cfn, plan):
-                colour = "red" if "FAILED" in event.status else ("green" if event.status.endswith("COMPLETE") else "yellow")
+                colour = (
+                    "red" if "FAILED" in event.status else ("green" if event.status.endswith("COMPLETE") else "yellow")
+                )
                 reason = f" ({event.reason})" if event.reason and "FAILED" in event.status else ""
                 console.print(f"  [{colour}]{event.status:<22}[/] {event.logical_id} {event.resource_type}{reason}")
         stack_values = d.stack_values(cfn, settings.stack, region_name)
@@ -113,7 +126,14 @@ def deploy(
 
 
 def _print_plan(plan, region: str) -> None:
-    table = Table("action", "resource", "type", "replacement", title=f"{plan.kind} stack {plan.stack} in {region}", title_justify="left")
+    table = Table(
+        "action",
+        "resource",
+        "type",
+        "replacement",
+        title=f"{plan.kind} stack {plan.stack} in {region}",
+        title_justify="left",
+    )
     for c in plan.changes:
         table.add_row(c.action, c.logical_id, c.resource_type, c.replacement)
     out.print(table)
@@ -124,7 +144,9 @@ def destroy(
     stack: Stack = None,
     region: Region = None,
     profile: Profile = None,
-    delete_albums: Annotated[bool, typer.Option(help="Also empty and delete the bucket with every album in it.")] = False,
+    delete_albums: Annotated[
+        bool, typer.Option(help="Also empty and delete the bucket with every album in it.")
+    ] = False,
     yes: Yes = False,
 ) -> None:
     """Delete the AWS stack. The album bucket stays unless --delete-albums."""
@@ -134,7 +156,9 @@ def destroy(
         settings, region_name, clients = _session(stack, region, profile)
         values = d.stack_values(clients("cloudformation"), settings.stack, region_name)
         bucket = values.get("Bucket")
-        what = f"stack {settings.stack} in {region_name}" + (f" AND the bucket {bucket} with every album" if delete_albums else "")
+        what = f"stack {settings.stack} in {region_name}" + (
+            f" AND the bucket {bucket} with every album" if delete_albums else ""
+        )
         if not yes and not typer.confirm(f"delete {what}?", default=False, err=True):
             raise typer.Exit(0)
         for event in d.destroy(clients("cloudformation"), clients("s3"), clients("ecr"), values, delete_albums):
@@ -143,7 +167,10 @@ def destroy(
         raise fail(exc) from exc
     out.print(f"deleted {what}")
     if not delete_albums and bucket:
-        out.print(f"kept the bucket {bucket} (delete it with `maskalbum destroy --delete-albums` before destroying, or in the console)")
+        out.print(
+            f"kept the bucket {bucket} (delete it with `maskalbum destroy --delete-albums` before destroying, "
+            f"or in the console)"
+        )
 
 
 @app.command(rich_help_panel="AWS setup")
@@ -152,7 +179,8 @@ def doctor(
     region: Region = None,
     profile: Profile = None,
 ) -> None:
-    """Check credentials, region, the stack, queue, job definitions, the image in ECR and Rekognition; say what to fix."""
+    """Check credentials, region, the stack, queue, job definitions, the image in ECR and Rekognition; say "
+    "what to fix."""
     from batch_job import deploy as d
 
     try:

@@ -27,7 +27,9 @@ def open_gallery(folder: Path) -> None:
 
 @app.command("gallery")
 def gallery_cmd(
-    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="An output folder of `maskalbum run` (it holds manifest.csv).")],
+    out_dir: Annotated[
+        Path, typer.Argument(metavar="OUT_DIR", help="An output folder of `maskalbum run` (it holds manifest.csv).")
+    ],
     open_page: OpenGallery = False,
 ) -> None:
     """Rebuild the before/after gallery (index.html) of an existing output folder."""

@@ -19,7 +19,9 @@ DEFAULT_STORAGE = "maskalbum-line"
 @app.command("line-bot")
 def line_bot(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 to accept outside connections).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 to accept outside connections).")
+    ] = "127.0.0.1",
     storage: Annotated[
         str | None,
         typer.Option(
@@ -29,7 +31,9 @@ def line_bot(
     ] = None,
     public_base_url: Annotated[
         str | None,
-        typer.Option(help="This server's public HTTPS address, for results served from a local folder (e.g. a tunnel URL)."),
+        typer.Option(
+            help="This server's public HTTPS address, for results served from a local folder (e.g. a tunnel URL)."
+        ),
     ] = None,
     detector: Annotated[str | None, typer.Option(help="Face detector: local (default) or rekognition.")] = None,
 ) -> None:

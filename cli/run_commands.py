@@ -20,8 +20,8 @@ from cli.common import (
     EXIT_TERMINATED,
     AllFaces,
     AnchorsFile,
-    DetectSize,
     Detector,
+    DetectSize,
     JsonOut,
     MaskFile,
     MaskOpt,
@@ -54,8 +54,16 @@ def _terminate(signum, frame) -> None:
 
 @app.command()
 def run(
-    album: Annotated[Path, typer.Argument(metavar="ALBUM", help="The album: a folder (searched recursively), a single photo, or a .zip of an album.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", metavar="DIR", help="Output folder (default: ALBUM-masked beside the album).")] = None,
+    album: Annotated[
+        Path,
+        typer.Argument(
+            metavar="ALBUM", help="The album: a folder (searched recursively), a single photo, or a .zip of an album."
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="Output folder (default: ALBUM-masked beside the album)."),
+    ] = None,
     workers: Workers = None,
     seed: Seed = None,
     mask: MaskOpt = None,
@@ -95,8 +103,11 @@ def run(
             stats["masked"] += int(record["row"]["faces_masked"])
             stats["errors"] += record["row"]["status"] == "error"
             stats["resumed"] += resumed
-            text = f"{stats['masked']} masks, {stats['errors']} errors" + (f", {stats['resumed']} reused" if stats["resumed"] else "")
-            progress.update(task, advance=1, stats=text)
+            text = f"{stats['masked']} masks, {stats['errors']} errors" + (
+                f", {stats['resumed']} reused" if stats["resumed"] else ""
+            )
+            if task is not None:
+                progress.update(task, advance=1, stats=text)
 
         def on_notice(text: str) -> None:
             progress.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True)
@@ -119,11 +130,15 @@ def run(
         console.print(f"[yellow]{what}[/]: finished photos are kept; run the same command again to resume.")
         raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     except ServiceUnavailable as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}; finished photos are kept, rerun to resume.", soft_wrap=True)
+        console.print(
+            f"[bold red]error:[/] {escape(str(exc))}; finished photos are kept, rerun to resume.", soft_wrap=True
+        )
         raise typer.Exit(EXIT_INFRA) from None
     except MaskalbumError as exc:
         if _signalled:  # the same SIGTERM reached the workers first: their deaths are the signal's doing
-            console.print("[yellow]terminated (SIGTERM)[/]: finished photos are kept; run the same command again to resume.")
+            console.print(
+                "[yellow]terminated (SIGTERM)[/]: finished photos are kept; run the same command again to resume."
+            )
             raise typer.Exit(EXIT_TERMINATED) from None
         raise fail(exc) from exc
     line = None
@@ -167,7 +182,10 @@ def _print_summary(summary) -> None:
 
 @app.command("masks")
 def masks_cmd(
-    gallery: Annotated[Path | None, typer.Option(metavar="PNG", help="Render a sheet of every mask on a face to this PNG (default: list them).")] = None,
+    gallery: Annotated[
+        Path | None,
+        typer.Option(metavar="PNG", help="Render a sheet of every mask on a face to this PNG (default: list them)."),
+    ] = None,
     json_output: JsonOut = False,
 ) -> None:
     """List the monster masks (name, tags), or render a gallery sheet."""
@@ -184,7 +202,14 @@ def masks_cmd(
     except MaskalbumError as exc:
         raise fail(exc) from exc
     if json_output:
-        out.print_json(json.dumps([{"name": m.name, "title": m.title, "tags": list(m.tags), "description": m.description} for m in catalog.masks]))
+        out.print_json(
+            json.dumps(
+                [
+                    {"name": m.name, "title": m.title, "tags": list(m.tags), "description": m.description}
+                    for m in catalog.masks
+                ]
+            )
+        )
         return
     table = Table("name", "title", "tags", "description")
     for m in catalog.masks:

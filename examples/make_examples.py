@@ -51,7 +51,10 @@ def _lighthouse(size=(960, 640)) -> Image.Image:
     img += rng.normal(0, 0.6, img.shape)  # a little grain, kept small for the PNG size
     image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    draw.polygon([(w * 0.66, horizon - 10), (w * 0.70, h * 0.22), (w * 0.74, h * 0.22), (w * 0.78, horizon - 10)], fill=(240, 238, 230))
+    draw.polygon(
+        [(w * 0.66, horizon - 10), (w * 0.70, h * 0.22), (w * 0.74, h * 0.22), (w * 0.78, horizon - 10)],
+        fill=(240, 238, 230),
+    )
     for k in range(3):
         yy = h * (0.3 + 0.1 * k)
         draw.rectangle([w * 0.69, yy, w * 0.75, yy + h * 0.03], fill=(190, 40, 40))
@@ -97,7 +100,12 @@ def main() -> None:
     # portrait, the lighthouse without people, and a HEIC from an iPhone.
     ferry = make_scene([PersonSpec(260, asset=0, yaw=10), PersonSpec(230, asset=1, yaw=-22, colour="paleblue")],
                        size=(900, 1200), seed=25, positions=[(300, 520), (640, 560)])  # fmt: skip
-    _save_jpeg(ferry.image.transpose(Image.Transpose.ROTATE_90), ALBUM / "day2" / "ferry.jpg", "2021:07:25 08:12:44", orientation=6)
+    _save_jpeg(
+        ferry.image.transpose(Image.Transpose.ROTATE_90),
+        ALBUM / "day2" / "ferry.jpg",
+        "2021:07:25 08:12:44",
+        orientation=6,
+    )
     hopper = Image.open(FACES_DIR / "hopper.png").convert("RGB")
     _save_jpeg(hopper, ALBUM / "day2" / "museum_portrait.jpg", "2021:07:25 13:05:10")
     _lighthouse().save(ALBUM / "day2" / "lighthouse.png", optimize=True)

@@ -61,7 +61,7 @@ def coverage_polygon() -> np.ndarray:
     return np.array(right + left, dtype=np.float64)
 
 
-def canonical_to_template(template: "MaskTemplate", points: np.ndarray) -> np.ndarray:
+def canonical_to_template(template: MaskTemplate, points: np.ndarray) -> np.ndarray:
     """Canonical-unit points to template pixels, by the least-squares affine map of the anchors."""
     src = np.array([CANONICAL[n] for n in ANCHOR_NAMES])
     dst = np.array([template.anchors[n] for n in ANCHOR_NAMES])
@@ -278,7 +278,9 @@ def load_user_mask(path: Path, anchors_path: Path | None = None) -> MaskTemplate
     except OSError as exc:
         raise BadMaskFile(f"cannot read mask file {path}: {exc.strerror or exc}") from exc
     if size_on_disk > MAX_USER_BYTES:
-        raise BadMaskFile(f"mask file {path} is {size_on_disk / 1e6:.0f} MB; the limit is {MAX_USER_BYTES / 1e6:.0f} MB")
+        raise BadMaskFile(
+            f"mask file {path} is {size_on_disk / 1e6:.0f} MB; the limit is {MAX_USER_BYTES / 1e6:.0f} MB"
+        )
     data = path.read_bytes()
     try:
         image = Image.open(io.BytesIO(data))

@@ -39,7 +39,9 @@ def render_gallery(catalog: Catalog, out: Path) -> Path:
     # Checked before the (slow) rendering: an unknown extension is a usage error, not a traceback at save.
     fmt = Image.registered_extensions().get(out.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
-        raise UsageError(f"--gallery {out}: unknown image extension {out.suffix or '(none)'!r}; use .png, .jpg or .webp")
+        raise UsageError(
+            f"--gallery {out}: unknown image extension {out.suffix or '(none)'!r}; use .png, .jpg or .webp"
+        )
     templates = list(catalog.masks)
     tiles = render_on_face(templates)
     tw, th = tiles[0].size

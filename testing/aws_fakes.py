@@ -261,7 +261,7 @@ class FakeRekognition:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
                 if target != "RekognitionService.DetectFaces":
@@ -315,7 +315,10 @@ class FakeRekognition:
             time.sleep(self.latency)
             try:
                 response = self.respond(image)
-                response = {**response, "FaceDetails": shaped_details(response["FaceDetails"], request.get("Attributes"))}
+                response = {
+                    **response,
+                    "FaceDetails": shaped_details(response["FaceDetails"], request.get("Attributes")),
+                }
                 self.attributes.append(request.get("Attributes"))
             except FakeError as exc:
                 return exc.status, {"__type": exc.code, "message": str(exc)}

@@ -335,7 +335,7 @@ def check(key: str, data: bytes, ctx) -> dict:
             with Image.open(io.BytesIO(result.output)) as out:
                 out.load()
                 size = out.size
-        except Exception as exc:  # noqa: BLE001 - any failure to read our own output is the finding
+        except Exception as exc:
             raise Crash(f"output does not decode: {type(exc).__name__}: {exc}") from exc
         if size != (row.width, row.height):
             raise Crash(f"output is {size}, the row says {(row.width, row.height)}")
@@ -405,7 +405,9 @@ def run(
                 inner = getattr(exc, "inner", None) or exc
                 tb = "".join(traceback.format_exception(inner))
                 frames = traceback.extract_tb(inner.__traceback__)
-                where = f"{type(exc).__name__}@{frames[-1].filename}:{frames[-1].lineno}" if frames else type(exc).__name__
+                where = (
+                    f"{type(exc).__name__}@{frames[-1].filename}:{frames[-1].lineno}" if frames else type(exc).__name__
+                )
                 if isinstance(exc, Crash) and inner is exc:
                     where = str(exc)[:80]
                 report = {
@@ -415,7 +417,10 @@ def run(
                 found.append(report)
                 if where not in seen:
                     seen.add(where)
-                    log(f"CRASH #{len(found)} seed={case.seed} {case.base} {case.mutations} {case.detector}: {report['error'][:300]}")
+                    log(
+                        f"CRASH #{len(found)} seed={case.seed} {case.base} {case.mutations} {case.detector}: "
+                        f"{report['error'][:300]}"
+                    )
                 if crashes:
                     crashes.mkdir(parents=True, exist_ok=True)
                     (crashes / f"{case.seed}.bin").write_bytes(data)
@@ -467,7 +472,9 @@ def main() -> int:
     print(f"fuzz: seed {args.seed}, {args.minutes} min, detectors {sorted(set(detectors))}", flush=True)
     n, found = run(args.minutes * 60, args.seed, args.crashes, detectors, log=lambda m: print(m, flush=True))
     distinct = len({f["where"] for f in found})
-    print(f"fuzz: {n} cases in {time.monotonic() - started:.0f} s, {len(found)} crashes ({distinct} distinct)", flush=True)
+    print(
+        f"fuzz: {n} cases in {time.monotonic() - started:.0f} s, {len(found)} crashes ({distinct} distinct)", flush=True
+    )
     return 1 if found else 0
 
 

@@ -36,7 +36,8 @@ def synthetic_output(root: Path, photos: int, seed: int = 0) -> Path:
         masked = sum(1 for _ in range(n_faces) if rng.random() < 0.8)
         rows.append({
             "path": key, "output": "" if status == "error" else key, "sha256": f"{i:064x}", "bytes": 3_000_000,
-            "width": 4000, "height": 3000, "status": status, "reason": "cannot decode JPEG" if status == "error" else "",
+            "width": 4000, "height": 3000, "status": status,
+            "reason": "cannot decode JPEG" if status == "error" else "",
             "notes": "", "faces_found": n_faces, "faces_masked": masked, "masks": "cat;oni" if masked else "",
             "detector": "local", "ms": 900,
         })  # fmt: skip
@@ -60,5 +61,6 @@ def synthetic_output(root: Path, photos: int, seed: int = 0) -> Path:
     face_frame.to_csv(root / "faces.csv", index=False)
     write_gallery(LocalStorage(root), "", "synthetic", manifest, face_frame)
     return root / "index.html"
+
 
 READY = "() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"

@@ -119,7 +119,11 @@ class FakeLine:
             return Reply(400), b'{"message": "The request body has 1 error(s)"}', "application/json"
         problems = _check_messages(payload)
         if problems:
-            return Reply(400), json.dumps({"message": "The request body has errors", "details": problems}).encode(), "application/json"
+            return (
+                Reply(400),
+                json.dumps({"message": "The request body has errors", "details": problems}).encode(),
+                "application/json",
+            )
         key = headers.get("x-line-retry-key")
         with self._lock:
             if path == PUSH and key and key in self._accepted_keys:
@@ -133,7 +137,11 @@ class FakeLine:
                 self.delivered.append({"path": path, **payload})
                 if path == PUSH and key:
                     self._accepted_keys.add(key)
-        answer = reply.body if reply.body is not None else ({"sentMessages": [{"id": "1", "quoteToken": "q"}]} if reply.status == 200 else {"message": "error"})
+        answer = (
+            reply.body
+            if reply.body is not None
+            else ({"sentMessages": [{"id": "1", "quoteToken": "q"}]} if reply.status == 200 else {"message": "error"})
+        )
         return reply, json.dumps(answer).encode(), "application/json"
 
     def _handler(self):

@@ -143,7 +143,13 @@ def paint_mask(
         shade *= 1.0 - 0.12 * np.exp(-(((rel_y - fold) / 0.035) ** 2))
         shade *= 1.0 + 0.05 * np.exp(-(((rel_y - fold + 0.07) / 0.05) ** 2))
     noise = rng.normal(0, 1, (h, w))
-    noise = np.asarray(Image.fromarray(((noise * 20) + 128).clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float64) - 128
+    noise = (
+        np.asarray(
+            Image.fromarray(((noise * 20) + 128).clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.7)),
+            dtype=np.float64,
+        )
+        - 128
+    )
     colour_img = base[None, None, :] * shade[..., None] + noise[..., None] * 0.25
     tex = texture.astype(np.float64)
     out = tex * (1 - alpha[..., None]) + colour_img * alpha[..., None]
@@ -242,7 +248,12 @@ def _head_alpha(asset: FaceAsset) -> np.ndarray:
            for t in np.linspace(0, 2 * math.pi, steps, endpoint=False)]  # fmt: skip
     draw.polygon(pts, fill=255)
     chin = asset.mesh[CHIN, :2]
-    neck = [chin - ex * 0.62 * d, chin + ex * 0.62 * d, chin + ex * 0.7 * d + ey * 2 * d, chin - ex * 0.7 * d + ey * 2 * d]
+    neck = [
+        chin - ex * 0.62 * d,
+        chin + ex * 0.62 * d,
+        chin + ex * 0.7 * d + ey * 2 * d,
+        chin - ex * 0.7 * d + ey * 2 * d,
+    ]
     draw.polygon([tuple(p) for p in neck], fill=255)
     img = img.filter(ImageFilter.GaussianBlur(max(0.8, d * 0.03)))
     return np.asarray(img, dtype=np.float32) / 255.0
@@ -282,7 +293,9 @@ def render_head(
 
     def signed_area(p: np.ndarray) -> np.ndarray:
         q = p[tris]
-        return (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 2, 0] - q[:, 0, 0]) * (q[:, 1, 1] - q[:, 0, 1])
+        return (q[:, 1, 0] - q[:, 0, 0]) * (q[:, 2, 1] - q[:, 0, 1]) - (q[:, 2, 0] - q[:, 0, 0]) * (
+            q[:, 1, 1] - q[:, 0, 1]
+        )
 
     facing = signed_area(dst) * signed_area(src) > 0
     tris = tris[facing]
@@ -294,7 +307,8 @@ def render_head(
     out_w, out_h = int(hi[0] - lo[0]), int(hi[1] - lo[1])
     alpha = _head_alpha(asset)
     stack = np.concatenate(
-        [texture.astype(np.float32) / 255.0 * alpha[..., None], alpha[..., None], (mask_alpha * alpha)[..., None]], axis=2
+        [texture.astype(np.float32) / 255.0 * alpha[..., None], alpha[..., None], (mask_alpha * alpha)[..., None]],
+        axis=2,
     )
     rendered = warp(stack, Mesh(src, dst_local, tris), (0, 0, out_w, out_h))
     pts, _ = project(asset.mesh[:, :2])
@@ -418,7 +432,9 @@ def make_scene(
         if spec.mirror:
             texture, alpha = texture[:, ::-1].copy(), alpha[:, ::-1].copy()
             asset = FaceAsset(asset.name, asset.texture[:, ::-1].copy(), _mirror_mesh(asset))
-        head = render_head(asset, texture, alpha, face_width=spec.face_width, yaw=spec.yaw, pitch=spec.pitch, roll=spec.roll)
+        head = render_head(
+            asset, texture, alpha, face_width=spec.face_width, yaw=spec.yaw, pitch=spec.pitch, roll=spec.roll
+        )
         if positions is not None:
             cx, cy = positions[i]
         else:

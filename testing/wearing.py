@@ -72,7 +72,9 @@ def evaluate(count: int, seed: int, detector: LocalDetector | None = None) -> di
                 continue
             verdict = assess(*view(photo, match[0]), match[0])
             label = truth.spec.masked
-            key = {(True, True): "tp", (False, True): "fn", (True, False): "fp", (False, False): "tn"}[(verdict.masked, label)]
+            key = {(True, True): "tp", (False, True): "fn", (True, False): "fp", (False, False): "tn"}[
+                (verdict.masked, label)
+            ]
             tally[key] += 1
             if label:
                 by_colour[(truth.spec.colour, verdict.masked)] += 1
@@ -96,7 +98,9 @@ def evaluate(count: int, seed: int, detector: LocalDetector | None = None) -> di
         "precision": tp / max(1, tp + fp),
         "recall": tp / max(1, tp + fn),
         "unmasked_left_alone": tn / max(1, tn + fp),
-        "recall_by_colour": {c: by_colour[(c, True)] / max(1, by_colour[(c, True)] + by_colour[(c, False)]) for c in MASK_COLOURS},
+        "recall_by_colour": {
+            c: by_colour[(c, True)] / max(1, by_colour[(c, True)] + by_colour[(c, False)]) for c in MASK_COLOURS
+        },
         "misses": misses[:20],
     }
 

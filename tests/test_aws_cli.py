@@ -81,7 +81,11 @@ def test_dry_run_prints_the_plan_and_the_cost_without_aws(album, no_aws):
     assert (as_json["photos"], as_json["shards"], as_json["array_size"]) == (3, 1, None)
     assert (as_json["detector"], as_json["rekognition_usd"]) == ("rekognition", 0.003)
     assert as_json["destination"].startswith("s3://<bucket>/albums/choshi_trip-")
-    local = json.loads(CliRunner().invoke(app, ["submit", str(album), "--dry-run", "--json"], env={"MASKALBUM_DETECTOR": "local"}).stdout)
+    local = json.loads(
+        CliRunner()
+        .invoke(app, ["submit", str(album), "--dry-run", "--json"], env={"MASKALBUM_DETECTOR": "local"})
+        .stdout
+    )
     assert (local["detector"], local["rekognition_usd"]) == ("local", 0.0)
 
 
@@ -92,7 +96,9 @@ def test_submit_needs_bucket_queue_and_definition(album, no_aws):
 
 
 def test_submit_refuses_unknown_masks_before_uploading(album, no_aws):
-    result = invoke("submit", str(album), "--bucket", "b", "--job-queue", "q", "--job-definition", "d", "--mask", "nope")
+    result = invoke(
+        "submit", str(album), "--bucket", "b", "--job-queue", "q", "--job-definition", "d", "--mask", "nope"
+    )
     assert result.exit_code == 2
 
 
@@ -178,10 +184,16 @@ def finished_album(monkeypatch):
 
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        blob = _zip([(f"images/{i}.jpg", os.urandom(200_000), None) for i in range(5)] + [("manifest.csv", b"path\n", None)])
+        blob = _zip(
+            [(f"images/{i}.jpg", os.urandom(200_000), None) for i in range(5)] + [("manifest.csv", b"path\n", None)]
+        )
         prefix = "albums/trip-20261128-abcdef/"
         s3.put_object(Bucket=BUCKET, Key=prefix + "output/album.zip", Body=blob)
-        s3.put_object(Bucket=BUCKET, Key=prefix + "output/summary.json", Body=json.dumps({"photos": 5, "ok": 5, "error": 0}).encode())
+        s3.put_object(
+            Bucket=BUCKET,
+            Key=prefix + "output/summary.json",
+            Body=json.dumps({"photos": 5, "ok": 5, "error": 0}).encode(),
+        )
         yield s3, "trip-20261128-abcdef", blob
 
 
@@ -227,7 +239,10 @@ def test_logs_read_every_stream_forward_once(monkeypatch):
 
         logs = boto3.client("logs")
         logs.create_log_group(logGroupName="/maskalbum/batch")
-        for stream, lines in (("maskalbum/default/aaa", ["shard 0 start", "shard 0 done"]), ("maskalbum/default/bbb", ["final"])):
+        for stream, lines in (
+            ("maskalbum/default/aaa", ["shard 0 start", "shard 0 done"]),
+            ("maskalbum/default/bbb", ["final"]),
+        ):
             logs.create_log_stream(logGroupName="/maskalbum/batch", logStreamName=stream)
             events = [{"timestamp": now + i, "message": m} for i, m in enumerate(lines)]
             logs.put_log_events(logGroupName="/maskalbum/batch", logStreamName=stream, logEvents=events)
@@ -239,7 +254,10 @@ def test_logs_read_every_stream_forward_once(monkeypatch):
             "f": {"container": {"logStreamName": "maskalbum/default/bbb", **options}},
         }
         streams = streams_of(described, {"shards": "p", "finalize": "f"})
-        assert [(s.job, s.stream) for s in streams] == [("shards:0", "maskalbum/default/aaa"), ("finalize", "maskalbum/default/bbb")]
+        assert [(s.job, s.stream) for s in streams] == [
+            ("shards:0", "maskalbum/default/aaa"),
+            ("finalize", "maskalbum/default/bbb"),
+        ]
         reader = LogReader(logs)
         assert list(reader.new_lines(streams[0])) == ["shard 0 start", "shard 0 done"]
         assert list(reader.new_lines(streams[0])) == []  # followed: nothing new yet

@@ -110,7 +110,9 @@ def test_the_template_is_what_docs_say(deployed):
     assert all(bucket["Properties"]["PublicAccessBlockConfiguration"].values())
     rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
     assert rules["abandoned-multipart-uploads"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
-    assert rules["old-albums"]["Prefix"] == "albums/" and rules["old-albums"]["ExpirationInDays"] == "AlbumRetentionDays"
+    assert (
+        rules["old-albums"]["Prefix"] == "albums/" and rules["old-albums"]["ExpirationInDays"] == "AlbumRetentionDays"
+    )
     policy = resources["AlbumBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     assert policy["Effect"] == "Deny" and policy["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     # The job definitions follow the same rules as job_definition.json (botocore shape + jobdef.problems).
@@ -134,7 +136,9 @@ def test_the_template_is_what_docs_say(deployed):
 def test_deploy_creates_the_stack_and_writes_the_config(account, deployed):
     _env, config, role = account
     settings = tomllib.loads(config.read_text())
-    assert {"bucket", "job_queue", "job_definition", "finalize_job_definition", "region", "max_containers"} <= set(settings)
+    assert {"bucket", "job_queue", "job_definition", "finalize_job_definition", "region", "max_containers"} <= set(
+        settings
+    )
     assert settings["max_containers"] == 16  # 32 vCPUs / 2 per shard
     assert "docker push" in deployed and f"{settings['image']}" in deployed
     s3 = boto3.client("s3")
@@ -144,14 +148,21 @@ def test_deploy_creates_the_stack_and_writes_the_config(account, deployed):
     queue = batch.describe_job_queues(jobQueues=[settings["job_queue"]])["jobQueues"][0]
     assert (queue["state"], queue["status"]) == ("ENABLED", "VALID")
     kinds = [
-        batch.describe_compute_environments(computeEnvironments=[o["computeEnvironment"]])["computeEnvironments"][0]["computeResources"]["type"]
+        batch.describe_compute_environments(computeEnvironments=[o["computeEnvironment"]])["computeEnvironments"][0][
+            "computeResources"
+        ]["type"]
         for o in sorted(queue["computeEnvironmentOrder"], key=lambda o: o["order"])
     ]
     assert kinds == ["FARGATE_SPOT", "FARGATE"]  # Spot first, on-demand behind it
     shard = batch.describe_job_definitions(jobDefinitions=[settings["job_definition"]])["jobDefinitions"][0]
     final = batch.describe_job_definitions(jobDefinitions=[settings["finalize_job_definition"]])["jobDefinitions"][0]
-    assert shard["containerProperties"]["command"] == ["shard"] and final["containerProperties"]["command"] == ["finalize"]
-    assert {r["type"]: str(r["value"]) for r in final["containerProperties"]["resourceRequirements"]} == {"VCPU": "1", "MEMORY": "2048"}
+    assert shard["containerProperties"]["command"] == ["shard"] and final["containerProperties"]["command"] == [
+        "finalize"
+    ]
+    assert {r["type"]: str(r["value"]) for r in final["containerProperties"]["resourceRequirements"]} == {
+        "VCPU": "1",
+        "MEMORY": "2048",
+    }
     retention = boto3.client("logs").describe_log_groups(logGroupNamePrefix="/maskalbum/")["logGroups"][0]
     assert retention["retentionInDays"] == 30
     # Deploying again changes nothing and says so.
@@ -166,7 +177,11 @@ def test_doctor_says_what_to_fix_then_passes(account, deployed, fake_rekognition
     assert "FAIL image" in out and "docker push" in out
     settings = tomllib.loads(account[1].read_text())
     repo, tag = settings["image"].split("/", 1)[1].split(":")
-    boto3.client("ecr").put_image(repositoryName=repo, imageManifest=json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "layers": []}), imageTag=tag)
+    boto3.client("ecr").put_image(
+        repositoryName=repo,
+        imageManifest=json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "layers": []}),
+        imageTag=tag,
+    )
     monkeypatch.setenv("AWS_ENDPOINT_URL_REKOGNITION", fake_rekognition.url)
     code, out, text = cli("doctor")
     assert code == 0, text
@@ -176,7 +191,10 @@ def test_doctor_says_what_to_fix_then_passes(account, deployed, fake_rekognition
 
 def run_jobs(env: dict, batch, submission: dict, extra: dict) -> None:
     children = range(submission["shards"]) if submission["array"] else [None]
-    for role, job_id, indexes in (("shard", submission["shard_job_id"], children), ("finalize", submission["finalize_job_id"], [None])):
+    for role, job_id, indexes in (
+        ("shard", submission["shard_job_id"], children),
+        ("finalize", submission["finalize_job_id"], [None]),
+    ):
         procs = []
         for index in indexes:
             command, job_env = batch_container(batch, job_id, index)

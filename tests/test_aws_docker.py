@@ -117,6 +117,8 @@ def test_the_lock_pins_every_runtime_dependency_with_hashes():
     for req in wanted:
         name = req.name.lower().replace("_", "-")
         assert name in pinned, f"{name} is not in requirements.lock: regenerate it (docs/AWS.md)"
-        assert req.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]} is outside {req.specifier}"
+        assert req.specifier.contains(pinned[name], prereleases=True), (
+            f"{name}=={pinned[name]} is outside {req.specifier}"
+        )
     blocks = re.split(r"\n(?=\S)", lock.strip())
     assert all("--hash=sha256:" in b for b in blocks if "==" in b)

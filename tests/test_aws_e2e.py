@@ -43,12 +43,16 @@ def album(tmp_path_factory) -> Path:
     return write_album(
         root,
         {
-            "beach/IMG_0001.jpg": scene_jpeg([PersonSpec(150), PersonSpec(130, asset=1, colour="paleblue")], size=(800, 600), seed=11),
-            "beach/IMG_0002.jpg": scene_jpeg([PersonSpec(170, asset=1), PersonSpec(120, masked=False)], size=(800, 600), seed=12),
+            "beach/IMG_0001.jpg": scene_jpeg(
+                [PersonSpec(150), PersonSpec(130, asset=1, colour="paleblue")], size=(800, 600), seed=11
+            ),
+            "beach/IMG_0002.jpg": scene_jpeg(
+                [PersonSpec(170, asset=1), PersonSpec(120, masked=False)], size=(800, 600), seed=12
+            ),
             "銚子 旅行/写真 3.jpg": scene_jpeg([PersonSpec(160, yaw=20)], size=(640, 800), seed=13),
             "IMG_0004.png": encode(decoded(scene_jpeg([PersonSpec(140, asset=1)], size=(700, 500), seed=14)), "PNG"),
             "sky.jpg": encode(gradient_image((640, 480)), "JPEG", quality=90),
-            "notes.txt": "packing list: masks\n".encode(),
+            "notes.txt": b"packing list: masks\n",
             "broken.jpg": b"\xff\xd8\xff\xe0 not really a jpeg",
         },
     )
@@ -138,7 +142,9 @@ def test_submit_uploads_the_album_and_an_array_job(aws, submitted, album):
     assert head["ServerSideEncryption"] == "AES256"
     assert head["ContentType"] == "image/jpeg"
     assert len(head["Metadata"]["sha256"]) == 64
-    manifest = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{submitted['album_id']}/input.json")["Body"].read())
+    manifest = json.loads(
+        aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{submitted['album_id']}/input.json")["Body"].read()
+    )
     assert [f["key"] for f in manifest["files"]] == sorted(f["key"] for f in manifest["files"])
 
 
@@ -151,7 +157,12 @@ def test_batch_run_equals_the_local_run(aws, submitted, local_run, tmp_path):
     assert status.code == 0, status.all
     state = json.loads(status.out)
     assert state["state"] == "done"
-    assert (state["summary"]["files"], state["summary"]["photos"], state["summary"]["error"], state["summary"]["skipped"]) == (7, 6, 1, 1)
+    assert (
+        state["summary"]["files"],
+        state["summary"]["photos"],
+        state["summary"]["error"],
+        state["summary"]["skipped"],
+    ) == (7, 6, 1, 1)
 
     got = cli("download", submitted["album_id"], "--dest", str(tmp_path), "--extract")
     assert got.code == 0, got.all
@@ -180,7 +191,8 @@ def test_resubmit_uploads_nothing_and_wait_downloads(aws, submitted, album, tmp_
     # --wait in its own process, as a user runs it; this test plays Batch meanwhile.
     waiting = subprocess.Popen(
         [sys.executable, "-m", "cli", "submit", str(album), "--bucket", BUCKET, "--job-queue", aws.queue,
-         "--job-definition", "maskalbum", "--shard-size", "3", "--seed", SEED, "--detector", "local", "--wait", "--dest", str(tmp_path),
+         "--job-definition", "maskalbum", "--shard-size", "3", "--seed", SEED,
+            "--detector", "local", "--wait", "--dest", str(tmp_path),
          "--json", "--poll-seconds", "0.3"],
         env=process_env(aws.env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -37,9 +37,13 @@ def test_line_token_comes_from_secrets_manager_not_the_environment(definition):
     arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:maskalbum/line-AbCdEf"
     filled = jobdef.fill(definition, line_token_secret_arn=arn)
     # One key of the JSON secret, not the whole document (LINE answers 401 to that).
-    assert filled["containerProperties"]["secrets"] == [{"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn + ":LINE_CHANNEL_ACCESS_TOKEN::"}]
+    assert filled["containerProperties"]["secrets"] == [
+        {"name": "LINE_CHANNEL_ACCESS_TOKEN", "valueFrom": arn + ":LINE_CHANNEL_ACCESS_TOKEN::"}
+    ]
     keyed = arn + ":LINE_CHANNEL_ACCESS_TOKEN::"
-    assert jobdef.fill(definition, line_token_secret_arn=keyed)["containerProperties"]["secrets"][0]["valueFrom"] == keyed
+    assert (
+        jobdef.fill(definition, line_token_secret_arn=keyed)["containerProperties"]["secrets"][0]["valueFrom"] == keyed
+    )
     assert jobdef.shape_problems(filled) == []
     env_names = {e["name"] for e in filled["containerProperties"].get("environment", [])}
     assert "LINE_CHANNEL_ACCESS_TOKEN" not in env_names
@@ -75,7 +79,10 @@ def _broken(definition: dict, change) -> dict:
         (lambda d: d["retryStrategy"].update(attempts=11), "attempts must be 1..10"),
         (lambda d: d["retryStrategy"]["evaluateOnExit"].insert(0, {"onExitCode": "1", "action": "EXIT"}), "at most 5"),
         (lambda d: d["retryStrategy"]["evaluateOnExit"].pop(), "must end with"),
-        (lambda d: d["retryStrategy"]["evaluateOnExit"].__setitem__(0, {"onExitCode": "7x*", "action": "RETRY"}), "digits"),
+        (
+            lambda d: d["retryStrategy"]["evaluateOnExit"].__setitem__(0, {"onExitCode": "7x*", "action": "RETRY"}),
+            "digits",
+        ),
         (lambda d: d["timeout"].update(attemptDurationSeconds=30), "at least 60"),
         (lambda d: d["containerProperties"].pop("executionRoleArn"), "executionRoleArn"),
         (lambda d: d["containerProperties"]["environment"].append({"name": "AWS_BATCH_X", "value": "1"}), "reserved"),
@@ -131,10 +138,18 @@ def test_the_iam_examples_grant_what_the_code_calls():
         return found
 
     # The container: reads input, writes outputs and records, aborts a failed zip upload, calls DetectFaces.
-    assert {"s3:GetObject", "s3:PutObject", "s3:ListBucket", "s3:AbortMultipartUpload", "rekognition:DetectFaces"} <= actions("job-role-policy.json")
+    assert {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+        "s3:AbortMultipartUpload",
+        "rekognition:DetectFaces",
+    } <= actions("job-role-policy.json")
     # The submitter: uploads, stale-shard cleanup, jobs (cancel, logs), and handing the roles to Batch.
-    assert {"s3:PutObject", "s3:DeleteObject", "batch:SubmitJob", "batch:DescribeJobs", "batch:RegisterJobDefinition",
-            "batch:TerminateJob", "logs:GetLogEvents",
-            "batch:DescribeJobDefinitions", "batch:TagResource", "iam:PassRole"} <= actions("submitter-policy.json")  # fmt: skip
+    submitter = {
+        "s3:PutObject", "s3:DeleteObject", "batch:SubmitJob", "batch:DescribeJobs", "batch:RegisterJobDefinition",
+        "batch:TerminateJob", "logs:GetLogEvents", "batch:DescribeJobDefinitions", "batch:TagResource", "iam:PassRole",
+    }  # fmt: skip
+    assert submitter <= actions("submitter-policy.json")
     assert policies["ecs-tasks-trust.json"]["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
     assert policies["bucket-lifecycle.json"]["Rules"][0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1

@@ -81,7 +81,9 @@ def test_masked_face_is_found_upright_and_gets_a_monster_mask(client, sent, dete
     assert len(truth) == 1
     data = rotated_with_exif(upright_photo)
     with Stubber(client) as stub:
-        stub.add_response("detect_faces", detect_faces_response([face_detail(truth[0], (900, 700))], ATTRIBUTES), PARAMS)
+        stub.add_response(
+            "detect_faces", detect_faces_response([face_detail(truth[0], (900, 700))], ATTRIBUTES), PARAMS
+        )
         result = process_photo("IMG_0001.jpg", data, rekognition_ctx(client, catalog))
         stub.assert_no_pending_responses()
 
@@ -90,7 +92,12 @@ def test_masked_face_is_found_upright_and_gets_a_monster_mask(client, sent, dete
     assert (result.row.width, result.row.height) == (900, 700)
     assert result.row.faces_masked == 1
     face = result.faces[0]
-    assert (face.x, face.y, face.w, face.h) == (round(truth[0].box.x), round(truth[0].box.y), round(truth[0].box.w), round(truth[0].box.h))
+    assert (face.x, face.y, face.w, face.h) == (
+        round(truth[0].box.x),
+        round(truth[0].box.y),
+        round(truth[0].box.w),
+        round(truth[0].box.h),
+    )
     assert face.action == "replaced" and face.wearing_mask
     # The monster mask is painted over the lower face, upright.
     before = np.asarray(Image.open(io.BytesIO(upright_photo)).convert("RGB"), dtype=np.int16)
@@ -282,7 +289,9 @@ def creds(monkeypatch):
 
 
 def one_face(_image: bytes) -> dict:
-    return detect_faces_response([{"BoundingBox": {"Left": 0.4, "Top": 0.3, "Width": 0.2, "Height": 0.3}, "Confidence": 99.9}])
+    return detect_faces_response(
+        [{"BoundingBox": {"Left": 0.4, "Top": 0.3, "Width": 0.2, "Height": 0.3}, "Confidence": 99.9}]
+    )
 
 
 @pytest.mark.parametrize("mode", ["standard", "adaptive"])
@@ -314,7 +323,9 @@ def test_a_throttled_answer_widens_the_shared_interval(creds, tmp_path):
         RekognitionDetector(client).detect(Photo(encode(Image.new("RGB", (300, 200)), "JPEG")))
     _slot, interval = map(float, (tmp_path / "pace").read_text().split())
     assert fake.throttled == 1
-    assert interval == pytest.approx(0.1 * Pacer.WIDEN * Pacer.NARROW)  # widened by the throttle, narrowed by the answer
+    assert interval == pytest.approx(
+        0.1 * Pacer.WIDEN * Pacer.NARROW
+    )  # widened by the throttle, narrowed by the answer
 
 
 def test_requests_in_flight_are_bounded(creds):

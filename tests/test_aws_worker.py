@@ -87,7 +87,10 @@ def manifest(aws, album_id: str) -> list[dict]:
 
 def test_a_killed_container_reruns_without_duplicates_losses_or_redone_photos(aws, tmp_path):
     people = [[PersonSpec(150 + 10 * i, asset=i % 2)] for i in range(6)]
-    album = write_album(tmp_path / "killed", {f"IMG_{i:04d}.jpg": scene_jpeg(p, size=(800, 600), seed=40 + i) for i, p in enumerate(people)})
+    album = write_album(
+        tmp_path / "killed",
+        {f"IMG_{i:04d}.jpg": scene_jpeg(p, size=(800, 600), seed=40 + i) for i, p in enumerate(people)},
+    )
     sub = submit(aws, album, seed=3)
     assert not sub.array  # six files, one shard: a plain job
 
@@ -156,8 +159,12 @@ def test_a_rekognition_outage_fails_the_attempt_and_the_next_one_finishes(aws, t
     code, log = finish(start(aws, sub.finalize_job_id))
     assert code == 0, log
     rows = manifest(aws, sub.album_id)
-    assert [(r["path"], r["status"], r["detector"]) for r in rows] == [(f"IMG_{i}.jpg", "no_faces", "rekognition") for i in range(4)]
-    summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())
+    assert [(r["path"], r["status"], r["detector"]) for r in rows] == [
+        (f"IMG_{i}.jpg", "no_faces", "rekognition") for i in range(4)
+    ]
+    summary = json.loads(
+        aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read()
+    )
     assert (summary["photos"], summary["no_faces"], summary["job_id"]) == (4, 4, sub.finalize_job_id)
 
 
@@ -185,7 +192,11 @@ def test_the_last_attempt_keeps_what_it_finished_and_the_album_is_finalized(aws,
     rows = {r["path"]: r for r in manifest(aws, sub.album_id)}
     assert len(rows) == 3
     assert sorted(r["status"] for r in rows.values()) == ["error", "error", "no_faces"]
-    assert all("resubmit" in r["reason"] and "ThrottlingException" in r["reason"] for r in rows.values() if r["status"] == "error")
+    assert all(
+        "resubmit" in r["reason"] and "ThrottlingException" in r["reason"]
+        for r in rows.values()
+        if r["status"] == "error"
+    )
 
 
 def test_configuration_faults_exit_2_and_are_not_retried(aws, tmp_path):
@@ -217,7 +228,9 @@ def test_worker_help_lists_the_exit_codes():
 
 
 def test_resubmitting_reuses_the_album_and_drops_results_of_shards_that_no_longer_exist(aws, tmp_path):
-    album = write_album(tmp_path / "resub", {f"{i}.jpg": encode(gradient_image((200 + i, 150)), "JPEG") for i in range(3)})
+    album = write_album(
+        tmp_path / "resub", {f"{i}.jpg": encode(gradient_image((200 + i, 150)), "JPEG") for i in range(3)}
+    )
     first = submit(aws, album, shard_size=1)
     for index in range(first.shards):  # as if every child had finished
         for suffix in (".csv", "-faces.csv"):
@@ -225,7 +238,12 @@ def test_resubmitting_reuses_the_album_and_drops_results_of_shards_that_no_longe
     again = submit(aws, album, shard_size=2)
     assert again.album_id == first.album_id
     assert (again.upload.uploaded, again.upload.skipped) == (0, 3)
-    assert sorted(objects(aws, again.album_id, "shards/")) == ["00000-faces.csv", "00000.csv", "00001-faces.csv", "00001.csv"]
+    assert sorted(objects(aws, again.album_id, "shards/")) == [
+        "00000-faces.csv",
+        "00000.csv",
+        "00001-faces.csv",
+        "00001.csv",
+    ]
 
 
 def test_finalize_sends_the_line_notification_when_asked(aws, tmp_path):
@@ -243,7 +261,9 @@ def test_finalize_sends_the_line_notification_when_asked(aws, tmp_path):
         code, log = finish(start(aws, sub.finalize_job_id, LINE_CHANNEL_ACCESS_TOKEN=whole))
         assert code == 0, log
         pushes = line.wait_for(PUSH)
-    summary = json.loads(aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read())
+    summary = json.loads(
+        aws.s3.get_object(Bucket=BUCKET, Key=f"albums/{sub.album_id}/output/summary.json")["Body"].read()
+    )
     assert summary["notify"].startswith("sent")
     assert pushes[0].json["to"] == user
     text = pushes[0].json["messages"][0]["text"]

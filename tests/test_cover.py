@@ -38,7 +38,9 @@ def _outline(truth) -> np.ndarray:
 
 def scene_with_big_mask(colour: str, width: float = 240, yaw: float = 0.0, seed: int = 5):
     """A photo of one person wearing a mask that reaches lower and wider than a surgical one; (jpeg, worn alpha)."""
-    scene = make_scene([PersonSpec(width, colour=colour, yaw=yaw, asset=1)], size=(720, 720), seed=seed, positions=[(360, 300)])
+    scene = make_scene(
+        [PersonSpec(width, colour=colour, yaw=yaw, asset=1)], size=(720, 720), seed=seed, positions=[(360, 300)]
+    )
     (truth,) = scene.faces
     ss = 4
     big = Image.new("L", (720 * ss, 720 * ss), 0)
@@ -47,7 +49,15 @@ def scene_with_big_mask(colour: str, width: float = 240, yaw: float = 0.0, seed:
     rng = np.random.default_rng(seed)
     base = np.array(MASK_COLOURS[colour], np.float32)
     # Cloth: colour with a fine weave and soft shading downwards.
-    weave = np.asarray(Image.fromarray((rng.normal(128, 25, (720, 720))).clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(0.8)), np.float32) - 128
+    weave = (
+        np.asarray(
+            Image.fromarray((rng.normal(128, 25, (720, 720))).clip(0, 255).astype(np.uint8)).filter(
+                ImageFilter.GaussianBlur(0.8)
+            ),
+            np.float32,
+        )
+        - 128
+    )
     shade = np.linspace(1.0, 0.88, 720, dtype=np.float32)[:, None]
     cloth = base[None, None, :] * shade[..., None] + weave[..., None] * 0.3
     image = np.asarray(scene.image, np.float32)
@@ -66,14 +76,18 @@ def visible(result, worn: np.ndarray) -> float:
 @pytest.mark.parametrize(("colour", "yaw"), [("white", 0.0), ("black", 0.0), ("pink", 0.0), ("grey", 0.0)])
 def test_the_monster_mask_covers_a_lower_wider_worn_mask(ctx, monkeypatch, colour, yaw):
     data, worn = scene_with_big_mask(colour, yaw=yaw)
-    result = process_photo("kn95.jpg", data, ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True)
+    result = process_photo(
+        "kn95.jpg", data, ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True
+    )
     assert result.row.faces_masked == 1
     covered = visible(result, worn)
     # Measured with the check: white 1.4 %, black 0.4 % (without: 7.7 %, 9.8 %).
     assert covered < 0.02, covered
     # Without the worn-mask check the same fit leaves the bottom of the mask in view.
     monkeypatch.setattr(paint_module, "worn_mask_reach", lambda *a, **k: None)
-    plain = process_photo("kn95.jpg", data, ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True)
+    plain = process_photo(
+        "kn95.jpg", data, ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True
+    )
     assert visible(plain, worn) > 0.04
 
 
@@ -85,7 +99,9 @@ def test_faces_of_14_to_22_px_are_masked_and_cover_their_mask(catalog):
     scene = make_scene([PersonSpec(w, asset=i % 2) for i, w in enumerate((14, 18, 22))], size=(200, 120), seed=9,
                        positions=[(40, 50), (100, 50), (160, 50)])  # fmt: skip
     # Eyes and box only: what a crowd face this small gives reliably.
-    faces = [Face(Box(*t.box), 0.9, {"eyeLeft": Point(*t.eye_left), "eyeRight": Point(*t.eye_right)}) for t in scene.faces]
+    faces = [
+        Face(Box(*t.box), 0.9, {"eyeLeft": Point(*t.eye_left), "eyeRight": Point(*t.eye_right)}) for t in scene.faces
+    ]
     ctx = Context(Settings(seed=3, all_faces=True), GivenFaces(faces), (catalog.get("cat"),))
     result = process_photo("crowd.jpg", scene.jpeg(), ctx, keep_alpha=True)
     assert [r.action for r in result.faces] == ["replaced"] * 3
@@ -101,10 +117,21 @@ def test_small_faces_are_drawn_without_aliasing(catalog, monkeypatch):
 
     def scaled(face: Face, k: float) -> Face:
         b = face.box
-        return Face(Box(b.x * k, b.y * k, b.w * k, b.h * k), 0.9, {n: Point(p.x * k, p.y * k) for n, p in face.landmarks.items()})
+        return Face(
+            Box(b.x * k, b.y * k, b.w * k, b.h * k),
+            0.9,
+            {n: Point(p.x * k, p.y * k) for n, p in face.landmarks.items()},
+        )
 
-    eyes = [((33.0, 47.0), (39.0, 47.2), 14.0), ((95.0, 45.0), (102.5, 44.0), 18.0), ((153.0, 44.0), (162.0, 44.5), 22.0)]
-    faces = [Face(Box(l[0] - 0.35 * w, l[1] - 0.4 * w, w, 1.15 * w), 0.9, {"eyeLeft": Point(*l), "eyeRight": Point(*r)}) for l, r, w in eyes]
+    eyes = [
+        ((33.0, 47.0), (39.0, 47.2), 14.0),
+        ((95.0, 45.0), (102.5, 44.0), 18.0),
+        ((153.0, 44.0), (162.0, 44.5), 22.0),
+    ]
+    faces = [
+        Face(Box(le[0] - 0.35 * w, le[1] - 0.4 * w, w, 1.15 * w), 0.9, {"eyeLeft": Point(*le), "eyeRight": Point(*r)})
+        for le, r, w in eyes
+    ]
 
     def error() -> float:
         diffs = []
@@ -138,7 +165,12 @@ def test_a_white_wall_beside_a_white_mask_does_not_pull_the_monster_mask_onto_it
     image[250:560, right - 2 :] = (236, 238, 240)
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, "JPEG", quality=92)
-    result = process_photo("wall.jpg", buffer.getvalue(), ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True)
+    result = process_photo(
+        "wall.jpg",
+        buffer.getvalue(),
+        ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool),
+        keep_alpha=True,
+    )
     cover = coverage_map(result.painted, (720, 720))
     d = truth.eye_distance
     # Measured: the art (its straps) reaches 0.41 d into the wall; with the leak guard off it follows the wall.

@@ -29,7 +29,9 @@ def _detect_one(detector, scene):
     return photo, faces
 
 
-@pytest.mark.parametrize(("width", "yaw", "roll", "asset"), [(60, 0, 0, 0), (160, 20, -15, 1), (420, -30, 25, 0), (900, 0, 10, 1)])
+@pytest.mark.parametrize(
+    ("width", "yaw", "roll", "asset"), [(60, 0, 0, 0), (160, 20, -15, 1), (420, -30, 25, 0), (900, 0, 10, 1)]
+)
 def test_masked_faces_found_with_accurate_eyes(detector, width, yaw, roll, asset):
     side = int(max(640, width * 2.6))
     scene = make_scene([PersonSpec(width, yaw=yaw, roll=roll, asset=asset)], size=(side, side), seed=3,

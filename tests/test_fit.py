@@ -127,7 +127,7 @@ def test_fitted_mask_covers_its_coverage_polygon_on_the_face(catalog):
     from PIL import Image, ImageDraw
 
     face = make_face(d=90, centre=(300, 200))
-    region = (np.array([(300 + 90 * x, 200 + 90 * y) for x, y in coverage_polygon()]))
+    region = np.array([(300 + 90 * x, 200 + 90 * y) for x, y in coverage_polygon()])
     for template in catalog.masks:
         painted = paint(Image.new("RGB", (600, 520)), [PaintJob(face, template, seed=0)], keep_alpha=True)[0]
         x0, y0, x1, y1 = painted.box
@@ -152,7 +152,9 @@ def test_fitted_mask_covers_its_coverage_polygon_on_the_face(catalog):
 def test_canonical_to_template_matches_anchors(catalog):
     template = catalog.get("cat")
     for name in ANCHOR_NAMES:
-        assert canonical_to_template(template, np.array(CANONICAL[name]))[0] == pytest.approx(template.anchors[name], abs=1.0)
+        assert canonical_to_template(template, np.array(CANONICAL[name]))[0] == pytest.approx(
+            template.anchors[name], abs=1.0
+        )
 
 
 def test_mask_follows_the_light_on_the_face(catalog, masked_pair_jpeg):
@@ -276,6 +278,8 @@ def test_a_squeezed_triangle_reads_a_reduced_copy_of_the_art():
     box = (10, 10, 30, 110)
     aliased = np.asarray(warp_image(source, mesh, box), np.float32)[5:-5, 2:-2, 0]
     reduced = source.resize((25, 100), Image.Resampling.BOX)  # 16x fewer columns: the stripes average to light grey
-    clean = np.asarray(warp_image(source, mesh, box, [(reduced, 25 / 400)], np.array([1, 1])), np.float32)[5:-5, 2:-2, 0]
+    clean = np.asarray(warp_image(source, mesh, box, [(reduced, 25 / 400)], np.array([1, 1])), np.float32)[
+        5:-5, 2:-2, 0
+    ]
     assert abs(clean.mean() - 170) < 12 and clean.std() < 12
     assert aliased.std() > 3 * clean.std()

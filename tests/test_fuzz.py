@@ -95,12 +95,15 @@ def test_regression_strip_10000x1_through_the_local_detector(detector):
 def test_regression_corrupt_exif_block_still_decodes():
     # fuzz seed 21: random bytes over a HEIC's EXIF header -> SyntaxError "not a TIFF file" from exif_transpose.
     import batch_job.imaging  # noqa: F401 - registers pillow-heif's HEIF writer
+
     buffer = io.BytesIO()
     Image.new("RGB", (80, 60), (90, 90, 90)).save(buffer, "HEIF", exif=b"Exif\x00\x00\xa3\xc9`\x0ecu\xe2M" + bytes(40))
     broken = buffer.getvalue()
     with pytest.raises(SyntaxError):  # the input really has the fault
         Image.open(io.BytesIO(broken)).getexif()
-    faces = [_face({"eyeLeft": (15, 20), "eyeRight": (35, 20), "nose": (25, 30), "chinBottom": (25, 44)}, box=(5, 5, 40, 40))]
+    faces = [
+        _face({"eyeLeft": (15, 20), "eyeRight": (35, 20), "nose": (25, 30), "chinBottom": (25, 44)}, box=(5, 5, 40, 40))
+    ]
     row = fuzz.check("exif.heic", broken, fuzz.make_context(fuzz.FixedFaces(faces)))
     assert row["status"] == "ok" and row["masked"] == 1
 

@@ -72,7 +72,9 @@ def test_gallery_written_by_run_and_rebuilt(tmp_path: Path, masked_pair_jpeg: by
     (album / "notes.txt").write_text("x")
     (album / "bare.jpg").write_bytes(scene_jpeg([PersonSpec(200, masked=False, asset=1)], size=(640, 480), seed=5))
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", str(album), "--out", str(out), "--workers", "1", "--json"], catch_exceptions=False)
+    result = runner.invoke(
+        app, ["run", str(album), "--out", str(out), "--workers", "1", "--json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     # bare.jpg is "ok" (a face, left bare) but not a masked photo; notes.txt is not a photo.
@@ -114,7 +116,16 @@ def test_gallery_data_counts_left_bare_and_masked():
         ]
     )
     data = gallery_data("x", manifest, faces, ["thumbs/after/a.jpg.jpg", "thumbs/before/a.jpg.jpg"])
-    assert data["counts"] == {"photos": 2, "masked": 1, "left_bare": 2, "no_faces": 0, "error": 0, "skipped": 1, "masks": 1, "faces": 3}
+    assert data["counts"] == {
+        "photos": 2,
+        "masked": 1,
+        "left_bare": 2,
+        "no_faces": 0,
+        "error": 0,
+        "skipped": 1,
+        "masks": 1,
+        "faces": 3,
+    }
     assert [r[-2] for r in data["rows"]] == [3, 0, 0]
     # A "before" left by an earlier run in which b.jpg was masked is not offered (nor zipped).
     again = gallery_data("x", manifest, faces, ["thumbs/after/b.jpg.jpg", "thumbs/before/b.jpg.jpg"])

@@ -130,7 +130,9 @@ def test_press_and_hold_and_the_slider_show_before_and_after(page, site: Path):
     card.click()
     assert page.locator("#viewer").is_visible()
     frame = page.locator("#v-frame")
-    page.wait_for_function("document.getElementById('v-before').complete && document.getElementById('v-after').complete")
+    page.wait_for_function(
+        "document.getElementById('v-before').complete && document.getElementById('v-after').complete"
+    )
     thumbs = site / "thumbs"
     page.fill("#v-slider", "0")  # all after
     after_shot = _shot(frame)
@@ -153,7 +155,9 @@ def test_click_shows_the_manifest_row_and_faces(page, site: Path):
     row = _manifest(site).set_index("path").loc["day 1/pair #1 100%.jpg"]
     page.locator(".card", has=page.locator("[title='day 1/pair #1 100%.jpg']")).click()
     assert page.inner_text("#v-title") == "day 1/pair #1 100%.jpg"
-    cells = dict(page.eval_on_selector_all("#v-row tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])"))
+    cells = dict(
+        page.eval_on_selector_all("#v-row tr", "rows => rows.map(r => [r.cells[0].innerText, r.cells[1].innerText])")
+    )
     assert cells["sha256"] == row["sha256"] and cells["status"] == "ok" and cells["faces_masked"] == "2"
     assert page.get_attribute("#v-full", "href") == "images/day%201/pair%20%231%20100%25.jpg"
     assert page.locator("#v-boxes .box").count() == 0
@@ -213,7 +217,9 @@ def test_a_large_album_builds_cards_as_you_scroll_and_loads_images_lazily(browse
     built = page.locator(".card").count()
     assert 0 < built < total  # a first chunk, not 600 cards
     page.wait_for_function("[...document.querySelectorAll('.card img.after')].some(i => i.complete && i.naturalWidth)")
-    loaded = page.eval_on_selector_all(".card img.after", "imgs => imgs.filter(i => i.complete && i.naturalWidth).length")
+    loaded = page.eval_on_selector_all(
+        ".card img.after", "imgs => imgs.filter(i => i.complete && i.naturalWidth).length"
+    )
     assert loaded < built  # off-screen thumbnails wait (loading=lazy)
     page.locator(".card").first.focus()
     page.keyboard.press("End")  # the last photo: every card up to it is built

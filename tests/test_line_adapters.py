@@ -98,7 +98,12 @@ def api_gateway_event(body: bytes, signature: str | None, base64_body: bool = Fa
             "domainPrefix": "a1b2c3d4e5",
             "requestTimeEpoch": 1795881600000,
             "requestId": "5f0c8d2e-1b7a-4c3e-9f6d-2a8b7c6d5e4f",
-            "identity": {"sourceIp": "147.92.150.193", "userAgent": "LineBotWebhook/2.0", "accountId": None, "user": None},
+            "identity": {
+                "sourceIp": "147.92.150.193",
+                "userAgent": "LineBotWebhook/2.0",
+                "accountId": None,
+                "user": None,
+            },
             "domainName": "a1b2c3d4e5.execute-api.ap-northeast-1.amazonaws.com",
             "apiId": "a1b2c3d4e5",
         },
@@ -113,7 +118,12 @@ def test_lambda_photo_round_trip(bot_env, line):
 
     response = aws_lambda.handler(api_gateway_event(body, sign(SECRET, body)), None)
 
-    assert response == {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"ok": true}', "isBase64Encoded": False}
+    assert response == {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json"},
+        "body": '{"ok": true}',
+        "isBase64Encoded": False,
+    }
     (message,) = line.delivered[0]["messages"]
     assert message["type"] == "image" and message["originalContentUrl"].startswith(PUBLIC + "/line/images/")
 
@@ -192,7 +202,9 @@ def test_local_server_answers_at_once_then_replies_and_serves_the_result(server,
     body = webhook_body(image_event("9001"))
 
     started = time.monotonic()
-    status, answer, _ = http("POST", server + "/callback", body, {"X-Line-Signature": sign(SECRET, body), "Content-Type": "application/json"})
+    status, answer, _ = http(
+        "POST", server + "/callback", body, {"X-Line-Signature": sign(SECRET, body), "Content-Type": "application/json"}
+    )
     assert (status, json.loads(answer)) == (200, {"ok": True})
     assert time.monotonic() - started < 0.5  # the photo is processed after the answer
 
@@ -205,7 +217,11 @@ def test_local_server_answers_at_once_then_replies_and_serves_the_result(server,
         assert status == 200 and kind == "image/jpeg" and len(data) <= limit
         assert jpeg_size(data)[0] <= 1024 or name == "originalContentUrl"
     token = urlparse(message["originalContentUrl"]).path.split("/")[3]
-    for path in (f"/line/images/{token[:-1]}x/original.jpg", "/line/images/../users/x.json", f"/line/images/{token}/secret.json"):
+    for path in (
+        f"/line/images/{token[:-1]}x/original.jpg",
+        "/line/images/../users/x.json",
+        f"/line/images/{token}/secret.json",
+    ):
         assert http("GET", server + path)[0] == 404
 
 
@@ -233,7 +249,18 @@ def test_run_with_notify_line_sends_the_summary(tmp_path, monkeypatch, line):
     monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", TOKEN)
 
     result = CliRunner().invoke(
-        app, ["run", str(album), "--out", str(tmp_path / "out"), "--workers", "1", "--notify-line", "U" + "9" * 32, "--json"]
+        app,
+        [
+            "run",
+            str(album),
+            "--out",
+            str(tmp_path / "out"),
+            "--workers",
+            "1",
+            "--notify-line",
+            "U" + "9" * 32,
+            "--json",
+        ],
     )
 
     assert result.exit_code == 0, result.output
@@ -254,7 +281,9 @@ def test_run_survives_a_line_outage(tmp_path, monkeypatch, line):
     monkeypatch.setenv("MASKALBUM_LINE_API_URL", line.url)
     monkeypatch.setenv("LINE_CHANNEL_ACCESS_TOKEN", TOKEN)
 
-    result = CliRunner().invoke(app, ["run", str(album), "--out", str(tmp_path / "out"), "--workers", "1", "--notify-line", "U1"])
+    result = CliRunner().invoke(
+        app, ["run", str(album), "--out", str(tmp_path / "out"), "--workers", "1", "--notify-line", "U1"]
+    )
 
     assert result.exit_code == 0
     assert "LINE: failed: LINE 400: bad" in result.output

@@ -48,7 +48,9 @@ def line():
 def bot(line):
     """A bot with S3-like storage (presigned links)."""
     settings = Settings(seed=1, line_api_url=line.url, line_data_api_url=line.url)
-    return Bot(settings, Secret(SECRET), LineClient(Secret(TOKEN), line.url, line.url), PresigningStorage("bot-bucket", ""))
+    return Bot(
+        settings, Secret(SECRET), LineClient(Secret(TOKEN), line.url, line.url), PresigningStorage("bot-bucket", "")
+    )
 
 
 def post(bot: Bot, body: bytes, **headers: str) -> tuple[int, dict]:
@@ -106,7 +108,9 @@ def test_photo_comes_back_masked_as_presigned_image(bot, line):
     assert message["type"] == "image"
     original_url, preview_url = message["originalContentUrl"], message["previewImageUrl"]
     for url in (original_url, preview_url):
-        assert url.startswith("https://bot-bucket.s3.") or url.startswith("https://s3.us-east-1.amazonaws.com/bot-bucket/")
+        assert url.startswith("https://bot-bucket.s3.") or url.startswith(
+            "https://s3.us-east-1.amazonaws.com/bot-bucket/"
+        )
         assert len(url) <= 2000
         assert int(parse_qs(urlparse(url).query)["X-Amz-Expires"][0]) == 7 * 86400
     original = bot.storage.read(urlparse(original_url).path.split("/bot-bucket/", 1)[1])
@@ -117,7 +121,11 @@ def test_photo_comes_back_masked_as_presigned_image(bot, line):
 
 def test_several_photos_each_get_their_reply(bot, line):
     line.content.update({"2001": masked_jpeg(), "2002": plain_jpeg(), "2003": masked_jpeg()})
-    body = webhook_body(image_event("2001", reply_token="r1"), image_event("2002", reply_token="r2"), image_event("2003", reply_token="r3"))
+    body = webhook_body(
+        image_event("2001", reply_token="r1"),
+        image_event("2002", reply_token="r2"),
+        image_event("2003", reply_token="r3"),
+    )
 
     assert signed(bot, body)[0] == 200
 
@@ -133,7 +141,10 @@ def test_photo_without_a_masked_face_gets_a_friendly_text(bot, line):
     line.content["3001"] = make_scene([PersonSpec(200, masked=False)], size=(640, 480)).jpeg()
     assert signed(bot, webhook_body(image_event("3001")))[0] == 200
     (message,) = replies(line)["reply-3001"]
-    assert message == {"type": "text", "text": "I found no face wearing a white mask in this photo, so I left it as it is. Try another one!"}
+    assert message == {
+        "type": "text",
+        "text": "I found no face wearing a white mask in this photo, so I left it as it is. Try another one!",
+    }
 
 
 @pytest.mark.parametrize(
@@ -263,6 +274,10 @@ def test_in_a_group_only_commands_and_photos_get_answers(bot, line):
 
     sticker = image_event("9500", reply_token="g1")
     sticker["message"]["type"] = "sticker"
-    events = [in_group(text_event("see you tomorrow", reply_token="g0")), in_group(sticker), in_group(text_event("help", reply_token="g2"))]
+    events = [
+        in_group(text_event("see you tomorrow", reply_token="g0")),
+        in_group(sticker),
+        in_group(text_event("help", reply_token="g2")),
+    ]
     assert signed(bot, webhook_body(*events))[0] == 200
     assert list(replies(line)) == ["g2"]

@@ -104,7 +104,13 @@ def test_push_has_summary_zip_link_and_before_after_preview(line, token_env):
     assert body["to"] == USER
     text, image = body["messages"]
     assert text["type"] == "text" and image["type"] == "image"
-    for needle in ("party (id a1)", "Photos: 2 (1 without faces)", f"Faces masked: {summary.faces_masked} of", "Errors: 0", "12 min 34 s"):
+    for needle in (
+        "party (id a1)",
+        "Photos: 2 (1 without faces)",
+        f"Faces masked: {summary.faces_masked} of",
+        "Errors: 0",
+        "12 min 34 s",
+    ):
         assert needle in text["text"]
     zip_url = re.search(r"Download \(zip\): (\S+)", text["text"])[1]
     assert urlparse(zip_url).path == "/maskalbum-test/albums/a1/output/album.zip"
@@ -138,7 +144,7 @@ def test_too_long_presigned_url_sends_text_with_reason(line, token_env, monkeypa
 
 
 def test_link_lifetime_follows_expiring_credentials(line, token_env, monkeypatch):
-    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=3)
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
     monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzE" + "x" * 300)
     monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expires.isoformat())
     dest = PresigningStorage()
@@ -150,7 +156,7 @@ def test_link_lifetime_follows_expiring_credentials(line, token_env, monkeypatch
     lifetime = int(parse_qs(urlparse(image["originalContentUrl"]).query)["X-Amz-Expires"][0])
     assert 3 * 3600 - 120 < lifetime <= 3 * 3600
     stamp = re.search(r"expire (\d{4}-\d\d-\d\d \d\d:\d\d) UTC", text["text"])[1]
-    said = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M").replace(tzinfo=dt.timezone.utc)
+    said = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC)
     assert abs((said - expires).total_seconds()) <= 120
 
 
@@ -195,11 +201,15 @@ def test_lost_answer_then_409_counts_as_sent_once(line):
 
 
 def test_429_waits_for_retry_after(line, token_env):
-    line.program(PUSH, Reply(429, {"message": "The API rate limit has been exceeded. Try again later."}, {"Retry-After": "1"}))
+    line.program(
+        PUSH, Reply(429, {"message": "The API rate limit has been exceeded. Try again later."}, {"Retry-After": "1"})
+    )
     dest = MemoryStorage()
     summary, _ = finished_album(dest)
 
-    assert notify_album(summary, settings_for(line), dest, S3_LAYOUT) == "sent text only: memory: has no shareable links"
+    assert (
+        notify_album(summary, settings_for(line), dest, S3_LAYOUT) == "sent text only: memory: has no shareable links"
+    )
 
     first, second = line.to(PUSH)
     assert second.at - first.at >= 1.0
@@ -209,9 +219,15 @@ def test_429_waits_for_retry_after(line, token_env):
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        (Reply(429, {"message": "You have reached your monthly limit."}), "failed: LINE 429: You have reached your monthly limit."),
+        (
+            Reply(429, {"message": "You have reached your monthly limit."}),
+            "failed: LINE 429: You have reached your monthly limit.",
+        ),
         (Reply(429, {"message": "rate limit"}, {"Retry-After": "3600"}), "failed: LINE 429: rate limit"),
-        (Reply(400, {"message": "The property, 'to', in the request body is invalid"}), "failed: LINE 400: The property"),
+        (
+            Reply(400, {"message": "The property, 'to', in the request body is invalid"}),
+            "failed: LINE 400: The property",
+        ),
         (Reply(403, {"message": "Access to this API is not available for your account"}), "failed: LINE 403: Access"),
     ],
 )
@@ -264,7 +280,8 @@ def test_token_from_secrets_manager(line):
         import boto3
 
         arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-            Name="maskalbum/line", SecretString=json.dumps({"LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_CHANNEL_SECRET": "s"})
+            Name="maskalbum/line",
+            SecretString=json.dumps({"LINE_CHANNEL_ACCESS_TOKEN": TOKEN, "LINE_CHANNEL_SECRET": "s"}),
         )["ARN"]
         dest = MemoryStorage()
         summary, _ = finished_album(dest)

@@ -29,7 +29,9 @@ runner = CliRunner()
 
 
 def _run(album: Path, out: Path, *args: str):
-    return runner.invoke(app, ["run", str(album), "--out", str(out), "--workers", "1", "--json", *args], catch_exceptions=False)
+    return runner.invoke(
+        app, ["run", str(album), "--out", str(out), "--workers", "1", "--json", *args], catch_exceptions=False
+    )
 
 
 def _write(album: Path, name: str | bytes, data: bytes) -> None:
@@ -143,6 +145,7 @@ def test_case_twins_get_names_that_survive_macos_and_windows(tmp_path: Path):
 def masked_heic() -> bytes:
     jpeg = scene_jpeg([PersonSpec(180, asset=0)], size=(640, 480), seed=11)
     import batch_job.imaging  # noqa: F401 - registers pillow-heif's HEIF writer
+
     buffer = io.BytesIO()
     Image.open(io.BytesIO(jpeg)).save(buffer, "HEIF", quality=90)
     return buffer.getvalue()
@@ -243,7 +246,9 @@ def test_output_names_are_unique_by_construction(keys):
 def test_scan_is_the_same_for_str_and_for_the_files_it_lists(tmp_path: Path):
     album = tmp_path / "a"
     album.mkdir()
-    for i, name in enumerate(itertools.islice(("x.png", "写真.png".encode("cp932"), unicodedata.normalize("NFD", "é.png")), 3)):
+    for i, name in enumerate(
+        itertools.islice(("x.png", "写真.png".encode("cp932"), unicodedata.normalize("NFD", "é.png")), 3)
+    ):
         _write(album, name, _picture(i))
     entries = scan(album)
     for entry in entries:

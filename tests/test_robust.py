@@ -112,7 +112,7 @@ def test_faces_cut_by_each_edge_are_painted_inside_the_photo(catalog, corner, ce
 
 
 def _degenerate() -> dict[str, Face]:
-    same = {n: (0.0, 0.0) for n in FRONTAL}
+    same = dict.fromkeys(FRONTAL, (0.0, 0.0))
     upside = {n: (x, -y) for n, (x, y) in FRONTAL.items()}
     flat = {n: (x, 0.0) for n, (x, y) in FRONTAL.items()}  # every point on the eye line
     line = {n: (0.0, y) for n, (x, y) in FRONTAL.items()}  # every point on one vertical line

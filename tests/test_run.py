@@ -72,7 +72,14 @@ def test_run_album_outputs_rows_and_exit_code(album: Path, tmp_path: Path):
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
     rows = manifest.set_index("path")
     assert list(manifest.columns[:7]) == ["path", "output", "sha256", "bytes", "width", "height", "status"]
-    assert set(rows.index) == {"broken.jpg", "dangling.jpg", "day 1/IMG_0001.jpg", "day 2/IMG_0001.jpg", "day 2/海辺 の 写真.png", "notes.txt"}
+    assert set(rows.index) == {
+        "broken.jpg",
+        "dangling.jpg",
+        "day 1/IMG_0001.jpg",
+        "day 2/IMG_0001.jpg",
+        "day 2/海辺 の 写真.png",
+        "notes.txt",
+    }
     assert rows.loc["day 1/IMG_0001.jpg", "status"] == "ok"
     assert rows.loc["day 1/IMG_0001.jpg", "faces_masked"] == 2  # the unmasked person is left alone
     assert rows.loc["day 2/IMG_0001.jpg", "faces_masked"] == 1
@@ -80,7 +87,10 @@ def test_run_album_outputs_rows_and_exit_code(album: Path, tmp_path: Path):
     assert rows.loc["notes.txt", "status"] == "skipped"
     assert rows.loc["broken.jpg", "status"] == "error" and rows.loc["broken.jpg", "reason"]
     assert rows.loc["dangling.jpg", "status"] == "error" and "cannot read" in rows.loc["dangling.jpg", "reason"]
-    assert rows.loc["day 1/IMG_0001.jpg", "sha256"] == hashlib.sha256((album / "day 1/IMG_0001.jpg").read_bytes()).hexdigest()
+    assert (
+        rows.loc["day 1/IMG_0001.jpg", "sha256"]
+        == hashlib.sha256((album / "day 1/IMG_0001.jpg").read_bytes()).hexdigest()
+    )
 
     faces = pd.read_csv(out / "faces.csv", keep_default_na=False)
     assert list(faces.columns) == ["image", "face", "x", "y", "w", "h", "score", "wearing_mask", "mask_score",
@@ -276,7 +286,9 @@ def test_workers_die_with_a_killed_parent(tmp_path: Path):
     deadline = time.time() + 20
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
         time.sleep(0.1)
-    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]]
+    alive = [
+        w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+    ]
     for w in alive:
         os.kill(w, signal.SIGKILL)
     assert not alive

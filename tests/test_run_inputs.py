@@ -105,9 +105,15 @@ def test_download_open_extracts_and_opens_the_gallery(tmp_path: Path, monkeypatc
         s3.create_bucket(Bucket="gallery-test")
         prefix = "albums/trip-20261201-abcdef/output/"
         s3.put_object(Bucket="gallery-test", Key=prefix + "album.zip", Body=blob)
-        s3.put_object(Bucket="gallery-test", Key=prefix + "summary.json", Body=json.dumps({"photos": 1, "files": 1, "ok": 1, "error": 0}).encode())
+        s3.put_object(
+            Bucket="gallery-test",
+            Key=prefix + "summary.json",
+            Body=json.dumps({"photos": 1, "files": 1, "ok": 1, "error": 0}).encode(),
+        )
         dest = tmp_path / "downloads"
-        result = runner.invoke(app, ["download", "trip-20261201-abcdef", "--bucket", "gallery-test", "--dest", str(dest), "--open"])
+        result = runner.invoke(
+            app, ["download", "trip-20261201-abcdef", "--bucket", "gallery-test", "--dest", str(dest), "--open"]
+        )
     assert result.exit_code == 0, result.output
     page = dest / "trip-20261201-abcdef" / "index.html"
     assert page.is_file() and (page.parent / "thumbs/before/a.jpg.jpg").is_file()

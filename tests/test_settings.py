@@ -34,7 +34,11 @@ def test_env_lists_and_round_trip():
         ({}, {"MASKALBUM_SEED": "many"}, "MASKALBUM_SEED"),
         ({}, {"MASKALBUM_ALL_FACES": "perhaps"}, "true/false"),
         ({"retry_mode": "sometimes"}, {}, "--retry-mode must be standard"),
-        ({}, {"MASKALBUM_DETECT_LONG_SIDE": "100"}, "MASKALBUM_DETECT_LONG_SIDE must be between 320 and 4096 .got 100."),
+        (
+            {},
+            {"MASKALBUM_DETECT_LONG_SIDE": "100"},
+            "MASKALBUM_DETECT_LONG_SIDE must be between 320 and 4096 .got 100.",
+        ),
         ({"link_expiry_days": 30.0}, {}, "7"),
     ],
 )

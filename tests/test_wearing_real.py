@@ -39,7 +39,16 @@ def _covering(face, kind: str) -> list[tuple[float, float]]:
     if kind == "kn95":
         # Flat top over the nose bridge, straight sides, a point well under the chin.
         return [at(-0.95, 0.35), at(0.0, 0.25), at(0.95, 0.35), at(0.9, 1.05), at(0.0, 1.75), at(-0.9, 1.05)]
-    return [at(-1.0, 0.45), at(0.0, 0.38), at(1.0, 0.45), at(0.95, 1.1), at(0.5, 1.5), at(0.0, 1.6), at(-0.5, 1.5), at(-0.95, 1.1)]
+    return [
+        at(-1.0, 0.45),
+        at(0.0, 0.38),
+        at(1.0, 0.45),
+        at(0.95, 1.1),
+        at(0.5, 1.5),
+        at(0.0, 1.6),
+        at(-0.5, 1.5),
+        at(-0.95, 1.1),
+    ]
 
 
 def _wear(jpeg: bytes, face, kind: str) -> bytes:

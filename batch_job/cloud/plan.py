@@ -39,7 +39,6 @@ class LocalFile:
         return PurePosixPath(self.key).suffix.lower() in IMAGE_SUFFIXES
 
 
-
 @dataclass(frozen=True)
 class AlbumPlan:
     name: str
@@ -104,4 +103,3 @@ def new_album_id(plan: AlbumPlan, today: dt.date, length: int = 6) -> str:
 
 def estimate_usd(photos: int, detector: str) -> float:
     return round(photos * REKOGNITION_USD_PER_IMAGE, 4) if detector == "rekognition" else 0.0
-

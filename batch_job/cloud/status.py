@@ -109,10 +109,14 @@ class AlbumWatcher:
             for role, job_id in submission["jobs"].items():
                 status.jobs[role] = found.get(job_id, {}).get("status", "UNKNOWN")
             shard_job = found.get(submission["jobs"]["shards"], {})
-            status.children = {k: v for k, v in shard_job.get("arrayProperties", {}).get("statusSummary", {}).items() if v}
+            status.children = {
+                k: v for k, v in shard_job.get("arrayProperties", {}).get("statusSummary", {}).items() if v
+            }
             status.links = console_links(self.region, self.root.bucket, self.album_id, *submission["jobs"].values())
         if state == "done":
-            status.files_done = status.files = int((summary or {}).get("files", (summary or {}).get("photos", status.files)))
+            status.files_done = status.files = int(
+                (summary or {}).get("files", (summary or {}).get("photos", status.files))
+            )
             status.shards_done = status.shards
         elif submission and progress and state not in ("failed", "cancelled", "unknown"):
             self._progress(status, submission)
@@ -135,7 +139,10 @@ class AlbumWatcher:
 
     def _progress(self, status: AlbumStatus, submission: dict) -> None:
         """Files done: those of finished shards, plus those with a record written since this submission."""
-        since = self.album.head(SUBMISSION)["LastModified"]  # S3's clock on both sides
+        head = self.album.head(SUBMISSION)
+        if head is None:  # removed under us (a new submit is starting): nothing to count yet
+            return
+        since = head["LastModified"]  # S3's clock on both sides
         if self._keys is None:
             self._keys = input_keys(self.album)
             self._record_to_key = {S3_LAYOUT.record_key(k): k for k in self._keys}
@@ -209,7 +216,8 @@ def list_albums(bucket_root: S3Storage, jobs: BatchJobs) -> list[AlbumListing]:
     listing = []
     for album_id, (submission, summary) in records.items():
         state, _ = _state(submission, found, summary)
-        done = state == "done" and summary
+        done = state == "done" and summary is not None
+        summary = summary or {}
         listing.append(
             AlbumListing(
                 album_id=album_id,
@@ -221,4 +229,3 @@ def list_albums(bucket_root: S3Storage, jobs: BatchJobs) -> list[AlbumListing]:
             )
         )
     return sorted(listing, key=lambda a: (a.submitted_at, a.album_id), reverse=True)
-

@@ -123,12 +123,15 @@ def submit_album(
     name = f"maskalbum-{album_id}"[:128]
     array = shards > 1
     # A single shard is a plain job: an array job must have at least 2 children.
+    queue, definition = settings.job_queue, settings.job_definition
+    if not (queue and definition):  # check_submittable refused this already; keeps the types honest
+        raise UsageError("missing --job-queue or --job-definition")
     shard_job = jobs.submit(
-        name, settings.job_queue, settings.job_definition, command=["shard"], environment=env,
+        name, queue, definition, command=["shard"], environment=env,
         array_size=shards if array else None, tags=tags,
     )  # fmt: skip
     finalize_job = jobs.submit(
-        f"{name[:119]}-finalize", settings.job_queue, settings.finalize_job_definition or settings.job_definition,
+        f"{name[:119]}-finalize", queue, settings.finalize_job_definition or definition,
         command=["finalize"],
         environment=env, depends_on=shard_job, tags=tags,
     )  # fmt: skip
@@ -201,7 +204,6 @@ def dry_run_plan(plan: AlbumPlan, settings: Settings, today: dt.date | None = No
         "rekognition_calls": plan.photos if settings.detector == "rekognition" else 0,
         "rekognition_usd": estimate_usd(plan.photos, settings.detector),
     }
-
 
 
 @dataclass

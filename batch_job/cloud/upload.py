@@ -66,7 +66,7 @@ def upload_album(
         if previous.get(f.key) == f.sha256:
             return True
         head = album.head(INPUT + f.key)  # an upload that stopped before input.json was written
-        return bool(head) and head.get("Metadata", {}).get("sha256") == f.sha256
+        return head is not None and head.get("Metadata", {}).get("sha256") == f.sha256
 
     # Big files go multipart with parallel parts; small ones are a single PUT each, many at once.
     transfer = TransferConfig(multipart_threshold=16 << 20, multipart_chunksize=16 << 20, max_concurrency=4)
@@ -92,4 +92,3 @@ def upload_album(
                 on_file(f, sent)
     album.write(INPUT_MANIFEST, json.dumps(plan.input_manifest(album_id), indent=1).encode(), "application/json")
     return report
-

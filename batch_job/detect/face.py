@@ -117,7 +117,9 @@ class Face:
         """
         if not all(name in self.landmarks for name in REQUIRED_LANDMARKS):
             return False
-        if not all(math.isfinite(self.landmarks[n].x) and math.isfinite(self.landmarks[n].y) for n in REQUIRED_LANDMARKS):
+        if not all(
+            math.isfinite(self.landmarks[n].x) and math.isfinite(self.landmarks[n].y) for n in REQUIRED_LANDMARKS
+        ):
             return False
         return self.eye_distance >= 1.0
 

@@ -190,7 +190,8 @@ class CenterFace:
         """
         shift = np.array([left, top], dtype=np.float64)
         return [
-            Candidate(Box(c.box.x + left, c.box.y + top, c.box.w, c.box.h), c.score, c.points + shift) for c in self(image)
+            Candidate(Box(c.box.x + left, c.box.y + top, c.box.w, c.box.h), c.score, c.points + shift)
+            for c in self(image)
         ]
 
     def _run(
@@ -290,7 +291,11 @@ def _merge(scored: list[tuple[Candidate, float]]) -> list[Candidate]:
     arr = np.array([[c.box.x, c.box.y, c.box.w, c.box.h] for c in cands])
     scores = np.array([s for _, s in scored])
     keep = _nms(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], scores, NMS_IOU)
-    keep = [keep[i] for i in _nms(*arr[keep].T, scores[keep], NESTED_LIMIT, over_smaller=True)]
+    kept = arr[keep]
+    keep = [
+        keep[i]
+        for i in _nms(kept[:, 0], kept[:, 1], kept[:, 2], kept[:, 3], scores[keep], NESTED_LIMIT, over_smaller=True)
+    ]
     return [cands[i] for i in sorted(keep, key=lambda i: (cands[i].box.y, cands[i].box.x))]
 
 
@@ -456,7 +461,11 @@ class LocalDetector:
         if max(image.size) <= CLOSEUP_LONG_SIDE * 1.25:
             return []
         k = CLOSEUP_LONG_SIDE / max(image.size)
-        small = image.resize((max(1, round(image.width * k)), max(1, round(image.height * k))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        small = image.resize(
+            (max(1, round(image.width * k)), max(1, round(image.height * k))),
+            Image.Resampling.BILINEAR,
+            reducing_gap=2.0,
+        )
         return [(c, scale * k) for c in self._centerface(small)]
 
     def _survey_and_zoom(self, source: ImageSource, fine: float) -> list[tuple[Candidate, float]]:
@@ -466,7 +475,9 @@ class LocalDetector:
         # A peak inside a face already found is that face, not another one. A face
         # the survey barely resolves is looked at again: the fine scale gives it a
         # better box and score (the better of the two wins the merge).
-        boxes = np.array([[c.box.x, c.box.y, c.box.x + c.box.w, c.box.y + c.box.h] for c in sure if c.box.w >= SURVEY_SURE_PX])
+        boxes = np.array(
+            [[c.box.x, c.box.y, c.box.x + c.box.w, c.box.y + c.box.h] for c in sure if c.box.w >= SURVEY_SURE_PX]
+        )
         if len(boxes) and len(hints):
             inside = (hints[:, None, 0] >= boxes[None, :, 0]) & (hints[:, None, 0] <= boxes[None, :, 2])
             inside &= (hints[:, None, 1] >= boxes[None, :, 1]) & (hints[:, None, 1] <= boxes[None, :, 3])

@@ -92,7 +92,9 @@ def faces_from_response(
     faces = []
     for detail in response.get("FaceDetails", []):
         bb = detail.get("BoundingBox", {})
-        box = Box(bb.get("Left", 0.0) * fx, bb.get("Top", 0.0) * fy, bb.get("Width", 0.0) * fx, bb.get("Height", 0.0) * fy)
+        box = Box(
+            bb.get("Left", 0.0) * fx, bb.get("Top", 0.0) * fy, bb.get("Width", 0.0) * fx, bb.get("Height", 0.0) * fy
+        )
         box = box.clamp(*full_size)
         if box.w <= 0 or box.h <= 0:
             continue  # entirely outside the photo (or the padding)
@@ -112,7 +114,11 @@ def faces_from_response(
                 box=box,
                 score=float(detail.get("Confidence", 0.0)) / 100.0,
                 landmarks=landmarks,
-                pose=Pose(roll=float(pose.get("Roll", 0.0)), yaw=float(pose.get("Yaw", 0.0)), pitch=float(pose.get("Pitch", 0.0))),
+                pose=Pose(
+                    roll=float(pose.get("Roll", 0.0)),
+                    yaw=float(pose.get("Yaw", 0.0)),
+                    pitch=float(pose.get("Pitch", 0.0)),
+                ),
                 occluded=occluded,
             )
         )
@@ -240,9 +246,7 @@ def join_faces(remote: list[Face], local: list[Face]) -> list[Face]:
     A Rekognition face without the landmarks the fit needs takes its local
     twin's; with no twin it is a DetectorError (the request shape is wrong).
     """
-    pairs = sorted(
-        ((r.box.iou(f.box), i, j) for i, r in enumerate(remote) for j, f in enumerate(local)), reverse=True
-    )
+    pairs = sorted(((r.box.iou(f.box), i, j) for i, r in enumerate(remote) for j, f in enumerate(local)), reverse=True)
     twin: dict[int, int] = {}
     taken: set[int] = set()
     for iou, i, j in pairs:

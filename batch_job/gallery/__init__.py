@@ -80,7 +80,21 @@ def thumb_files(output: str, thumbs: Thumbs | None, prefix: str = THUMBS) -> lis
 
 # -- the page ----------------------------------------------------------------------------------------
 
-FACE_FIELDS = ["face", "x", "y", "w", "h", "action", "mask", "score", "wearing_mask", "mask_score", "roll", "yaw", "pitch"]
+FACE_FIELDS = [
+    "face",
+    "x",
+    "y",
+    "w",
+    "h",
+    "action",
+    "mask",
+    "score",
+    "wearing_mask",
+    "mask_score",
+    "roll",
+    "yaw",
+    "pitch",
+]
 _NUMERIC = {"bytes", "width", "height", "faces_found", "faces_masked", "ms", "face", "x", "y", "w", "h"}
 _FLOATS = {"score", "mask_score", "roll", "yaw", "pitch"}
 
@@ -130,7 +144,14 @@ def gallery_data(album: str, manifest: pd.DataFrame, faces: pd.DataFrame, thumbs
         counts["masks"] += masked
         counts["faces"] += _value("faces_found", record.get("faces_found", "0"))
         counts["left_bare"] += any(f[action] == "left_bare" for f in photo_faces)
-    return {"version": 1, "album": album, "counts": counts, "columns": columns, "faceColumns": FACE_FIELDS, "rows": rows}
+    return {
+        "version": 1,
+        "album": album,
+        "counts": counts,
+        "columns": columns,
+        "faceColumns": FACE_FIELDS,
+        "rows": rows,
+    }
 
 
 def _asset(name: str) -> str:

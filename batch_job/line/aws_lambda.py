@@ -46,7 +46,12 @@ def handler(event: dict, context: object = None) -> dict:
         log.error("LINE bot is not configured: %s", exc)
         return _response(500, {"error": "bot not configured"})
     status, text = handle_webhook(raw, event.get("headers") or {}, bot)
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": text, "isBase64Encoded": False}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": text,
+        "isBase64Encoded": False,
+    }
 
 
 def _get_bot() -> Bot:

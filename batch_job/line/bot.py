@@ -102,7 +102,13 @@ def build_bot(settings: Settings, env: Mapping[str, str] | None = None) -> Bot:
     base = settings.public_base_url
     if base and not base.startswith("https://"):
         raise UsageError(f"public_base_url must be HTTPS (LINE fetches images only over HTTPS), got {base!r}")
-    return Bot(settings, secret, LineClient.from_settings(settings, token), open_storage(url), base.rstrip("/") if base else None)
+    return Bot(
+        settings,
+        secret,
+        LineClient.from_settings(settings, token),
+        open_storage(url),
+        base.rstrip("/") if base else None,
+    )
 
 
 # -- the webhook ------------------------------------------------------------------------------
@@ -166,7 +172,7 @@ def handle_event(event: object, bot: Bot) -> None:
         else:
             log.info("ignoring %s event", kind)
             return
-    except Exception:  # noqa: BLE001 - one event's bug must not drop the others; logged in full
+    except Exception:
         log.exception("failed on a %s event", kind)
         reply = [TextMessage(text=SORRY)]
     if not token:
@@ -200,7 +206,14 @@ def image_reply(event: dict, message: dict, bot: Bot) -> list[Message]:
         return [TextMessage(text=DOWNLOAD_FAILED)]
     result = process_photo(f"line/{message_id}.jpg", data, context_for(_user_id(event), bot))
     row = result.row
-    log.info("message %s: %s, %d of %d faces masked (%d ms)", message_id, row.status, row.faces_masked, row.faces_found, row.ms)
+    log.info(
+        "message %s: %s, %d of %d faces masked (%d ms)",
+        message_id,
+        row.status,
+        row.faces_masked,
+        row.faces_found,
+        row.ms,
+    )
     if row.status in ("error", "skipped"):
         log.info("message %s is not a usable photo: %s", message_id, row.reason)
         return [TextMessage(text=NOT_A_PHOTO)]

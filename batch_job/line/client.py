@@ -60,7 +60,9 @@ class Secret:
     __str__ = __repr__
 
 
-def load_secret(env_name: str, arn: str | None, env: Mapping[str, str] | None = None, secrets_client=None) -> Secret | None:
+def load_secret(
+    env_name: str, arn: str | None, env: Mapping[str, str] | None = None, secrets_client=None
+) -> Secret | None:
     """``env_name`` from the environment, else the Secrets Manager secret ``arn``, else None.
 
     AWS Batch and Lambda inject Secrets Manager values as environment variables,
@@ -155,14 +157,17 @@ class LineClient:
                 wait = self._backoff(attempt)
             if wait is None or attempt == policy.attempts:
                 raise error
-            log.warning("LINE push attempt %d failed (%s); retrying in %.1f s with the same retry key", attempt, error, wait)
+            log.warning(
+                "LINE push attempt %d failed (%s); retrying in %.1f s with the same retry key", attempt, error, wait
+            )
             self._sleep(wait)
 
     def reply(self, reply_token: str, messages: Sequence[Message]) -> None:
         """One attempt only: a reply token is single-use, and a reply has no retry key."""
         try:
             MessagingApi(self._api).reply_message_with_http_info(
-                ReplyMessageRequest(reply_token=reply_token, messages=list(messages)), _request_timeout=self.policy.timeout
+                ReplyMessageRequest(reply_token=reply_token, messages=list(messages)),
+                _request_timeout=self.policy.timeout,
             )
         except ApiException as exc:
             raise LineError(describe(exc), exc.status) from None

@@ -79,4 +79,3 @@ def collage(before: Image.Image | None, after: Image.Image) -> Image.Image:
 def _scaled(image: Image.Image, factor: float) -> Image.Image:
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
     return image.resize(size, Image.Resampling.LANCZOS)
-

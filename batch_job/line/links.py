@@ -35,7 +35,7 @@ def link_lifetime(settings: Settings, credentials=None, now: dt.datetime | None 
     ``credentials`` defaults to the boto3 chain for ``settings.profile``, the same
     chain the S3 client signs with.
     """
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     wanted = min(int(settings.link_expiry_days * 86400), SIGV4_MAX_SECONDS)
     if credentials is None:
         credentials = _default_credentials(settings)

@@ -43,7 +43,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
         server_version = "maskalbum-line"
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
@@ -57,7 +57,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
             status, text = handle_webhook(body, dict(self.headers.items()), bot)
             self._send(status, text.encode())
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 return self._send(200, b'{"ok": true}')
@@ -78,7 +78,9 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
                     left -= len(chunk)
             self._send(status, data, close=not drained)
 
-        def _send(self, status: int, data: bytes, kind: str = "application/json", cache: str = "no-store", close: bool = False) -> None:
+        def _send(
+            self, status: int, data: bytes, kind: str = "application/json", cache: str = "no-store", close: bool = False
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
@@ -90,7 +92,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
+        def log_message(self, format: str, *args) -> None:
             log.info("%s %s", self.address_string(), format % args)
 
     return BotServer((host, port), Handler, executor)

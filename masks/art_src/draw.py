@@ -27,6 +27,7 @@ the midpoint of the pupils, x to the right, y down (the canonical layout,
 anchors and coverage contract are masks/catalog.py's, which the pipeline uses).  Template pixels are
 ``px = 512 + 360 * x``, ``py = 120 + 360 * y`` on a 1024 x 900 canvas.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,12 +49,12 @@ CATALOG = MASKS_DIR / "catalog.json"
 # --------------------------------------------------------------------------
 # canvas geometry / contract
 # --------------------------------------------------------------------------
-W, H = 1024, 900          # template size in pixels
-D = 360.0                 # eye distance in template pixels
-OX, OY = 512.0, 120.0     # eye midpoint in template pixels
-SS = 3                    # supersampling factor
+W, H = 1024, 900  # template size in pixels
+D = 360.0  # eye distance in template pixels
+OX, OY = 512.0, 120.0  # eye midpoint in template pixels
+SS = 3  # supersampling factor
 SW, SH = W * SS, H * SS
-K = D * SS                # supersampled pixels per d unit
+K = D * SS  # supersampled pixels per d unit
 F32 = np.float32
 
 # The anchors (CANONICAL), the area that must be opaque (COVERAGE_HALF, mirrored) and the
@@ -65,8 +66,8 @@ EYE_CUT = EYE_CLEAR_RADIUS + 1.5 / D  # cut a little wider so the AA band sits o
 #   False -> coverage wins: the whole polygon is opaque; eyes are cleared only outside it.
 # Switch from the command line with --coverage-wins.
 EYE_CLEARANCE_WINS = True
-BORDER = 12                        # transparent border in template px
-X_MAX = (W / 2 - BORDER - 2) / D   # furthest |x| art may reach (straps)
+BORDER = 12  # transparent border in template px
+X_MAX = (W / 2 - BORDER - 2) / D  # furthest |x| art may reach (straps)
 
 
 def anchors_px(overrides=None):
@@ -107,7 +108,7 @@ def _box_axis(a, r, axis):
     p = np.concatenate([np.repeat(a[:1], r + 1, axis=0), a, np.repeat(a[-1:], r, axis=0)], axis=0)
     c = np.cumsum(p, axis=0, dtype=np.float64)
     n = a.shape[0]
-    return ((c[2 * r + 1:2 * r + 1 + n] - c[:n]) * (1.0 / (2 * r + 1))).astype(F32)
+    return ((c[2 * r + 1 : 2 * r + 1 + n] - c[:n]) * (1.0 / (2 * r + 1))).astype(F32)
 
 
 def _resize(a, size, resample):
@@ -147,8 +148,15 @@ def catmull(pts, closed=True, n=24):
     t = np.linspace(0, 1, n, endpoint=False)[:, None]
     for i in range(1, len(p) - 2):
         p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
-        out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t * t
-                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t * t * t))
+        out.append(
+            0.5
+            * (
+                (2 * p1)
+                + (-p0 + p2) * t
+                + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t * t
+                + (-p0 + 3 * p1 - 3 * p2 + p3) * t * t * t
+            )
+        )
     if not closed:
         out.append(p[-2][None, :])
     return np.vstack(out)
@@ -207,19 +215,19 @@ class Win:
         total = np.zeros(self.shape, F32)
         amp, norm = 1.0, 0.0
         for o in range(octaves):
-            fx = freq * (2 ** o) * aspect[0]
-            fy = freq * (2 ** o) * aspect[1]
-            cx, cy = K / fx, K / fy                        # pixels per cell
+            fx = freq * (2**o) * aspect[0]
+            fy = freq * (2**o) * aspect[1]
+            cx, cy = K / fx, K / fy  # pixels per cell
             nx, ny = int(w / cx) + 5, int(h / cy) + 5
             g = rng.random((ny, nx)).astype(F32)
             tw, th = int(round(nx * cx)), int(round(ny * cy))
-            if tw * th > 60e6:                             # tiny cells: fine noise directly
+            if tw * th > 60e6:  # tiny cells: fine noise directly
                 g = rng.random(self.shape).astype(F32)
                 up = g
             else:
                 up = _resize(g, (tw, th), Image.BICUBIC)
                 ox, oy = int(cx * 2), int(cy * 2)
-                up = up[oy:oy + h, ox:ox + w]
+                up = up[oy : oy + h, ox : ox + w]
             total += amp * up
             norm += amp
             amp *= gain
@@ -303,13 +311,13 @@ class Surf:
         self.a = np.zeros((SH, SW), F32)
         self.h = face_dome(fw.X, fw.Y)
         self.alb = np.zeros((SH, SW, 3), F32)
-        self.ks = np.zeros((SH, SW), F32)       # specular strength
+        self.ks = np.zeros((SH, SW), F32)  # specular strength
         self.shin = np.full((SH, SW), 20.0, F32)  # Blinn exponent
-        self.kr = np.zeros((SH, SW), F32)       # environment reflection strength
-        self.metal = np.zeros((SH, SW), F32)    # tint specular by albedo
-        self.occl = np.ones((SH, SW), F32)      # extra baked occlusion (multiplies light)
-        self.bump = np.zeros((SH, SW), F32)     # micro relief: shading only (no AO / shadows)
-        self.grime = np.zeros((SH, SW), F32)    # how much dirt settles in crevices
+        self.kr = np.zeros((SH, SW), F32)  # environment reflection strength
+        self.metal = np.zeros((SH, SW), F32)  # tint specular by albedo
+        self.occl = np.ones((SH, SW), F32)  # extra baked occlusion (multiplies light)
+        self.bump = np.zeros((SH, SW), F32)  # micro relief: shading only (no AO / shadows)
+        self.grime = np.zeros((SH, SW), F32)  # how much dirt settles in crevices
         self.grime_col = np.array([0.55, 0.42, 0.28], F32)
 
     def dome(self, win):
@@ -376,7 +384,7 @@ def cast_shadow(h, light=LIGHT, max_len=0.16, steps=22, soft=0.012, down=3):
     """Ray-march the height field towards the light; 1 = lit, 0 = shadowed."""
     hh, ww = h.shape
     sh, sw = hh // down, ww // down
-    hs = _resize(h, (sw, sh), Image.BOX) / down          # heights in low-res pixels
+    hs = _resize(h, (sw, sh), Image.BOX) / down  # heights in low-res pixels
     lxy = math.hypot(light[0], light[1])
     ux, uy = light[0] / lxy, light[1] / lxy
     tan_e = light[2] / lxy
@@ -460,7 +468,7 @@ def finish(rgb, a):
     Y = (ys + 0.5 - OY) / D
     zone = np.zeros((H, W), bool)
     for ex in (-0.5, 0.5):
-        zone |= (X - ex) ** 2 + Y ** 2 <= EYE_CLEAR_RADIUS ** 2
+        zone |= (X - ex) ** 2 + Y**2 <= EYE_CLEAR_RADIUS**2
     if not EYE_CLEARANCE_WINS:
         img = Image.new("L", (W, H), 0)
         ImageDraw.Draw(img).polygon([(OX + D * x - 0.5, OY + D * y - 0.5) for x, y in cover_polygon_d()], fill=255)
@@ -496,9 +504,9 @@ def outline_mask(win, right_pts, n=20, eye_cut=EYE_CUT, round_corners=0.006):
 def cut_eyes(win, m, r=EYE_CUT):
     zone = np.zeros(win.shape, bool)
     for ex in (-0.5, 0.5):
-        zone |= ((win.X - ex) ** 2 + win.Y ** 2) <= r * r
+        zone |= ((win.X - ex) ** 2 + win.Y**2) <= r * r
     if not EYE_CLEARANCE_WINS:
-        keep = blur(win.poly(cover_polygon_d()), 2.0 * SS) > 0.02     # polygon grown by ~4 px
+        keep = blur(win.poly(cover_polygon_d()), 2.0 * SS) > 0.02  # polygon grown by ~4 px
         zone &= ~keep
     return (m * ~zone).astype(F32)
 
@@ -525,9 +533,24 @@ def strap_path(side, y_in, y_out, x_in, x_out=X_MAX, sag=0.0, n=16):
     return [(side * x, y) for x, y in zip(xs, ys, strict=True)]
 
 
-def draw_strap(s, side, y_in, y_out, width, x_in=0.9, alb=(0.1, 0.085, 0.075), thick=0.016,
-               ks=0.35, shin=18, kr=0.05, stitch=None, seed=0, texture="leather", fade=0.05,
-               y_half=None):
+def draw_strap(
+    s,
+    side,
+    y_in,
+    y_out,
+    width,
+    x_in=0.9,
+    alb=(0.1, 0.085, 0.075),
+    thick=0.016,
+    ks=0.35,
+    shin=18,
+    kr=0.05,
+    stitch=None,
+    seed=0,
+    texture="leather",
+    fade=0.05,
+    y_half=None,
+):
     """A band from under the mask edge around to the template edge."""
     x_out = X_MAX
     pts = strap_path(side, y_in, y_out, x_in, x_out)
@@ -543,7 +566,7 @@ def draw_strap(s, side, y_in, y_out, width, x_in=0.9, alb=(0.1, 0.085, 0.075), t
     alpha = 1.0 - sstep(x_out - fade, x_out, ax)
     m = m * (ax <= x_out)
     across = np.clip(dist / hw, 0, 1)
-    prof = np.sqrt(np.clip(1 - across ** 6, 0, 1))
+    prof = np.sqrt(np.clip(1 - across**6, 0, 1))
     base = s.h[w.sl]
     hh = base + K * thick * prof
     # the band turns away from the viewer as it goes round the head
@@ -575,7 +598,7 @@ def draw_strap(s, side, y_in, y_out, width, x_in=0.9, alb=(0.1, 0.085, 0.075), t
         col = alb
     if stitch is not None:
         sd_ = np.abs(dist - hw * 0.72)
-        dash = (np.sin(tpos * K / (0.022 * K) * 2 * np.pi) > -0.2)
+        dash = np.sin(tpos * K / (0.022 * K) * 2 * np.pi) > -0.2
         st = (sd_ < 0.0045) & dash
         col = np.where(st[..., None], np.asarray(stitch, F32)[None, None, :], col)
         hh = hh + K * 0.002 * st - K * 0.0015 * (sd_ < 0.008) * (~st)
@@ -588,17 +611,17 @@ def draw_strap(s, side, y_in, y_out, width, x_in=0.9, alb=(0.1, 0.085, 0.075), t
 # --------------------------------------------------------------------------
 # masks
 # --------------------------------------------------------------------------
-def place_band(s, pts, width, height, alb, form, seed, ks=1.2, shin=50, kr=0.8, metal=0.9,
-               rivets=(), rivet_r=0.016, win_pad=0.06):
+def place_band(
+    s, pts, width, height, alb, form, seed, ks=1.2, shin=50, kr=0.8, metal=0.9, rivets=(), rivet_r=0.016, win_pad=0.06
+):
     """A flat metal band (bevelled edges) following a polyline, riveted."""
     pts = np.asarray(pts)
-    w = Win(pts[:, 0].min() - win_pad, pts[:, 1].min() - win_pad,
-            pts[:, 0].max() + win_pad, pts[:, 1].max() + win_pad)
+    w = Win(pts[:, 0].min() - win_pad, pts[:, 1].min() - win_pad, pts[:, 0].max() + win_pad, pts[:, 1].max() + win_pad)
     dist, tpos, sd, total = w.curve_field(pts, maxd=width)
     hw = width / 2
     m = (dist <= hw).astype(F32)
     across = np.clip(dist / hw, 0, 1)
-    prof = np.sqrt(np.clip(1 - across ** 8, 0, 1))
+    prof = np.sqrt(np.clip(1 - across**8, 0, 1))
     n1 = w.noise(seed, 12, octaves=3)
     streak = 0.5 + 0.5 * np.sin(dist * K * 0.9 + 9 * n1)
     hh = form(w.X, w.Y) + K * height * prof + K * 0.0006 * streak
@@ -622,7 +645,7 @@ def mask_respirator():
 
     def form(X, Y):
         muzzle = np.exp(-((X / 0.62) ** 2 + ((Y - 1.0) / 0.66) ** 2))
-        nose = np.exp(-((X / 0.2) ** 2)) * sstep(-0.05, 0.5, Y) * np.exp(-((Y - 0.55) / 0.35) ** 2)
+        nose = np.exp(-((X / 0.2) ** 2)) * sstep(-0.05, 0.5, Y) * np.exp(-(((Y - 0.55) / 0.35) ** 2))
         return face_dome(X, Y) + K * (0.14 * muzzle + 0.05 * nose)
 
     # ---- straps (behind the plate) ----
@@ -631,9 +654,26 @@ def mask_respirator():
         draw_strap(s, side, 1.17, 1.09, 0.21, x_in=0.9, stitch=(0.42, 0.36, 0.3), seed=12)
 
     # ---- leather / rubber face plate ----
-    right = [(0, -0.03), (0.08, -0.02), (0.15, 0.05), (0.23, 0.095), (0.5, 0.11), (0.77, 0.10),
-             (0.88, 0.06), (1.02, 0.06), (1.14, 0.16), (1.18, 0.42), (1.165, 0.68), (1.1, 0.96),
-             (1.0, 1.19), (0.87, 1.43), (0.71, 1.65), (0.49, 1.84), (0.25, 1.955), (0, 1.99)]
+    right = [
+        (0, -0.03),
+        (0.08, -0.02),
+        (0.15, 0.05),
+        (0.23, 0.095),
+        (0.5, 0.11),
+        (0.77, 0.10),
+        (0.88, 0.06),
+        (1.02, 0.06),
+        (1.14, 0.16),
+        (1.18, 0.42),
+        (1.165, 0.68),
+        (1.1, 0.96),
+        (1.0, 1.19),
+        (0.87, 1.43),
+        (0.71, 1.65),
+        (0.49, 1.84),
+        (0.25, 1.955),
+        (0, 1.99),
+    ]
     w = Win(-1.3, -0.12, 1.3, 2.08)
     X, Y = w.X, w.Y
     m = outline_mask(w, right)
@@ -645,8 +685,12 @@ def mask_respirator():
     n_wr = w.noise(104, 4, octaves=3, aspect=(0.5, 2.2))
     grain = np.abs(n_grain - 0.5) * 2
     wrinkle = np.abs(n_wr - 0.5) * 2
-    hh = form(X, Y) + K * (0.03 * bev + 0.0009 * grain + 0.0025 * (n_mid - 0.5)
-                           + 0.0025 * (1 - sstep(0.0, 0.1, wrinkle)) * sstep(0.5, 0.75, n_big))
+    hh = form(X, Y) + K * (
+        0.03 * bev
+        + 0.0009 * grain
+        + 0.0025 * (n_mid - 0.5)
+        + 0.0025 * (1 - sstep(0.0, 0.1, wrinkle)) * sstep(0.5, 0.75, n_big)
+    )
     # rolled edge binding with a stitch line
     bind = (edge_b < 0.985) & (m > 0.5)
     ang = np.arctan2(Y - 1.0, X)
@@ -654,7 +698,11 @@ def mask_respirator():
     hh = hh + K * 0.004 * bind * np.sin(np.clip((1 - edge_b) / 0.015, 0, 1) * np.pi) + K * 0.0015 * stitch_e
     # panel seams (grooves) with stitching
     seams = [
-        catmull([(0, 0.55), (0.32, 0.5), (0.6, 0.56), (0.68, 0.98), (0.62, 1.42), (0.3, 1.68), (0, 1.74)], closed=False, n=12),
+        catmull(
+            [(0, 0.55), (0.32, 0.5), (0.6, 0.56), (0.68, 0.98), (0.62, 1.42), (0.3, 1.68), (0, 1.74)],
+            closed=False,
+            n=12,
+        ),
         catmull([(0.68, 0.98), (0.9, 0.93), (1.15, 0.88)], closed=False, n=10),
         catmull([(0.0, 0.0), (0.0, 0.55)], closed=False, n=6),
     ]
@@ -664,7 +712,7 @@ def mask_respirator():
         for sgn in (1, -1):
             pts = [(sgn * x, y) for x, y in sg]
             dist, tpos, sd, _ = w.curve_field(pts, maxd=0.03)
-            groove = np.maximum(groove, np.exp(-(dist / 0.0055) ** 2))
+            groove = np.maximum(groove, np.exp(-((dist / 0.0055) ** 2)))
             dash = np.sin(tpos * K / (0.022 * K) * 2 * np.pi) > -0.1
             stitch |= (np.abs(dist - 0.015) < 0.0038) & dash
     hh = hh - K * 0.006 * groove + K * 0.0022 * stitch
@@ -682,12 +730,16 @@ def mask_respirator():
 
     # ---- steel harness bands over the cheeks to the strap rings ----
     for side in (-1, 1):
-        up = catmull([(side * 0.52, 0.64), (side * 0.72, 0.52), (side * 0.92, 0.43), (side * 1.1, 0.40)], closed=False, n=10)
-        lo = catmull([(side * 0.5, 1.36), (side * 0.7, 1.25), (side * 0.88, 1.16), (side * 1.02, 1.12)], closed=False, n=10)
+        up = catmull(
+            [(side * 0.52, 0.64), (side * 0.72, 0.52), (side * 0.92, 0.43), (side * 1.1, 0.40)], closed=False, n=10
+        )
+        lo = catmull(
+            [(side * 0.5, 1.36), (side * 0.7, 1.25), (side * 0.88, 1.16), (side * 1.02, 1.12)], closed=False, n=10
+        )
         place_band(s, up, 0.075, 0.03, GUN, form, 300 + side, rivets=(0.55, 0.88))
         place_band(s, lo, 0.075, 0.03, GUN, form, 310 + side, rivets=(0.55, 0.86))
         # strap rings (steel loops the leather passes through)
-        for (cx, cy, rh) in ((side * 1.13, 0.40, 0.115), (side * 1.05, 1.12, 0.125)):
+        for cx, cy, rh in ((side * 1.13, 0.40, 0.115), (side * 1.05, 1.12, 0.125)):
             rw = Win(cx - 0.08, cy - rh - 0.04, cx + 0.08, cy + rh + 0.04)
             u = (rw.X - cx) / 0.028
             v = (rw.Y - cy) / rh
@@ -699,10 +751,20 @@ def mask_respirator():
             s.put(rw, ring, hh, STEEL * 0.8, ks=1.5, shin=70, kr=1.0, metal=0.95)
 
     # ---- grille frame around the mouth ----
-    frame_out = catmull(mirror_outline([(0, 0.5), (0.25, 0.5), (0.5, 0.56), (0.6, 0.8), (0.6, 1.15),
-                                        (0.5, 1.45), (0.28, 1.58), (0, 1.62)]), closed=True, n=16)
-    frame_in = catmull(mirror_outline([(0, 0.6), (0.24, 0.6), (0.42, 0.65), (0.5, 0.83), (0.5, 1.12),
-                                       (0.42, 1.37), (0.25, 1.48), (0, 1.52)]), closed=True, n=16)
+    frame_out = catmull(
+        mirror_outline(
+            [(0, 0.5), (0.25, 0.5), (0.5, 0.56), (0.6, 0.8), (0.6, 1.15), (0.5, 1.45), (0.28, 1.58), (0, 1.62)]
+        ),
+        closed=True,
+        n=16,
+    )
+    frame_in = catmull(
+        mirror_outline(
+            [(0, 0.6), (0.24, 0.6), (0.42, 0.65), (0.5, 0.83), (0.5, 1.12), (0.42, 1.37), (0.25, 1.48), (0, 1.52)]
+        ),
+        closed=True,
+        n=16,
+    )
     w = Win(-0.7, 0.4, 0.7, 1.7)
     X, Y = w.X, w.Y
     mo = w.poly(frame_out)
@@ -715,7 +777,7 @@ def mask_respirator():
     gx = X / pitch + 0.5 * (row % 2)
     hx = (gx - np.round(gx)) * pitch
     hy = (gy - row - 0.5) * pitch * 0.866
-    hole = (hx * hx + hy * hy) < (0.011 ** 2)
+    hole = (hx * hx + hy * hy) < (0.011**2)
     depth = sstep(0.0, 0.3, blur(mi, 0.03 * K))
     hh_void = form(X, Y) - K * 0.02 * depth - K * 0.006 * hole
     col = np.where(hole[..., None], np.array([0.0, 0.0, 0.0], F32), np.array([0.1, 0.1, 0.105], F32))
@@ -728,7 +790,7 @@ def mask_respirator():
         bot = 1.54 - 0.1 * (abs(xc) / 0.36) ** 2
         tw = Win(xc - rt * 1.5, top, xc + rt * 1.5, bot)
         dx = (tw.X - xc) / rt
-        tm = (np.abs(dx) <= 1).astype(F32) * ((tw.Y > top) & (tw.Y < bot))
+        tm = (np.abs(dx) <= 1).astype(F32) * ((top < tw.Y) & (bot > tw.Y))
         bow = np.clip(1 - ((tw.Y - (top + bot) / 2) / ((bot - top) / 2 + 0.02)) ** 2, 0, 1)
         ht = form(tw.X, tw.Y) + K * (0.045 + 0.035 * bow + rt * np.sqrt(np.clip(1 - dx * dx, 0, 1)))
         s.put(tw, tm, ht, STEEL, ks=1.8, shin=90, kr=1.2, metal=1.0)
@@ -739,8 +801,13 @@ def mask_respirator():
     hh_ring = form(X, Y) + K * (0.04 + 0.025 * bev_r + 0.0008 * brushed)
     s.put(w, ring, hh_ring, col, ks=1.3, shin=45, kr=0.9, metal=0.9)
     # rivets around the frame
-    mid = catmull(mirror_outline([(0, 0.55), (0.25, 0.55), (0.46, 0.605), (0.55, 0.81), (0.55, 1.13),
-                                  (0.46, 1.41), (0.265, 1.53), (0, 1.57)]), closed=True, n=40)
+    mid = catmull(
+        mirror_outline(
+            [(0, 0.55), (0.25, 0.55), (0.46, 0.605), (0.55, 0.81), (0.55, 1.13), (0.46, 1.41), (0.265, 1.53), (0, 1.57)]
+        ),
+        closed=True,
+        n=40,
+    )
     seg = np.sqrt((np.diff(mid, axis=0) ** 2).sum(1))
     cum = np.concatenate([[0], np.cumsum(seg)])
     for t in np.arange(0.06, cum[-1] - 0.05, 0.125):
@@ -748,13 +815,25 @@ def mask_respirator():
         x, y = mid[min(i, len(mid) - 1)]
         rivet(s, x, y, 0.016)
     # nose bridge plate
-    nose = catmull([(0, 0.02), (0.07, 0.05), (0.1, 0.3), (0.12, 0.5), (0, 0.53), (-0.12, 0.5), (-0.1, 0.3), (-0.07, 0.05)], closed=True, n=10)
+    nose = catmull(
+        [(0, 0.02), (0.07, 0.05), (0.1, 0.3), (0.12, 0.5), (0, 0.53), (-0.12, 0.5), (-0.1, 0.3), (-0.07, 0.05)],
+        closed=True,
+        n=10,
+    )
     w = Win(-0.2, -0.05, 0.2, 0.62)
     nm = w.poly(nose)
     bv = bevel(nm, 0.01 * K, power=3)
     brushed = w.noise(210, 20, octaves=3, aspect=(2.6, 0.15))
-    s.put(w, nm, form(w.X, w.Y) + K * (0.018 + 0.012 * bv), GUN[None, None, :] * (0.6 + 0.25 * brushed)[..., None],
-          ks=1.0, shin=40, kr=0.45, metal=0.9)
+    s.put(
+        w,
+        nm,
+        form(w.X, w.Y) + K * (0.018 + 0.012 * bv),
+        GUN[None, None, :] * (0.6 + 0.25 * brushed)[..., None],
+        ks=1.0,
+        shin=40,
+        kr=0.45,
+        metal=0.9,
+    )
     for y in (0.12, 0.42):
         rivet(s, 0.0, y, 0.018)
     return s
@@ -784,13 +863,52 @@ def mask_grin():
     """Pale greasepaint latex lower face with a huge smeared red grin and scars."""
     s = Surf()
     for side in (-1, 1):
-        draw_strap(s, side, 0.40, 0.42, 0.17, x_in=1.0, alb=(0.045, 0.045, 0.05), thick=0.010,
-                   texture="elastic", seed=21, ks=0.25, shin=12)
-        draw_strap(s, side, 1.14, 1.08, 0.17, x_in=0.9, alb=(0.045, 0.045, 0.05), thick=0.010,
-                   texture="elastic", seed=22, ks=0.25, shin=12)
-    right = [(0, 0.0), (0.1, 0.03), (0.2, 0.09), (0.5, 0.12), (0.8, 0.12), (0.95, 0.09), (1.1, 0.16),
-             (1.165, 0.4), (1.155, 0.66), (1.095, 0.96), (0.995, 1.19), (0.865, 1.43), (0.7, 1.655),
-             (0.48, 1.845), (0.25, 1.955), (0, 1.985)]
+        draw_strap(
+            s,
+            side,
+            0.40,
+            0.42,
+            0.17,
+            x_in=1.0,
+            alb=(0.045, 0.045, 0.05),
+            thick=0.010,
+            texture="elastic",
+            seed=21,
+            ks=0.25,
+            shin=12,
+        )
+        draw_strap(
+            s,
+            side,
+            1.14,
+            1.08,
+            0.17,
+            x_in=0.9,
+            alb=(0.045, 0.045, 0.05),
+            thick=0.010,
+            texture="elastic",
+            seed=22,
+            ks=0.25,
+            shin=12,
+        )
+    right = [
+        (0, 0.0),
+        (0.1, 0.03),
+        (0.2, 0.09),
+        (0.5, 0.12),
+        (0.8, 0.12),
+        (0.95, 0.09),
+        (1.1, 0.16),
+        (1.165, 0.4),
+        (1.155, 0.66),
+        (1.095, 0.96),
+        (0.995, 1.19),
+        (0.865, 1.43),
+        (0.7, 1.655),
+        (0.48, 1.845),
+        (0.25, 1.955),
+        (0, 1.985),
+    ]
     w = Win(-1.3, -0.1, 1.3, 2.06)
     X, Y = w.X, w.Y
     ax = np.abs(X)
@@ -798,18 +916,24 @@ def mask_grin():
     bev = bevel(m, 0.008 * K)
 
     # ---- sculpted lower face ----
-    MW = 0.33                                                     # half width of the mouth
-    ym = 1.0 - 0.085 * np.clip(ax / MW, 0, 1.3) ** 2              # grinning mouth line
+    MW = 0.33  # half width of the mouth
+    ym = 1.0 - 0.085 * np.clip(ax / MW, 0, 1.3) ** 2  # grinning mouth line
     gap = 0.042 * np.clip(1 - (X / (MW - 0.01)) ** 2, 0, 1) ** 0.7  # half opening of the lips
     lip_u = 0.05 * np.clip(1 - (X / (MW + 0.04)) ** 2, 0, 1) ** 0.6
     lip_l = 0.065 * np.clip(1 - (X / (MW + 0.01)) ** 2, 0, 1) ** 0.6
     v = Y - ym
-    upper_lip = (sstep(-gap - lip_u - 0.02, -gap - lip_u * 0.4, v) * (1 - sstep(-gap - 0.004, -gap + 0.002, v))
-                 * sstep(MW + 0.05, MW - 0.01, ax))
-    lower_lip = (sstep(gap + lip_l + 0.025, gap + lip_l * 0.4, v) * sstep(gap - 0.002, gap + 0.006, v)
-                 * sstep(MW + 0.03, MW - 0.02, ax))
+    upper_lip = (
+        sstep(-gap - lip_u - 0.02, -gap - lip_u * 0.4, v)
+        * (1 - sstep(-gap - 0.004, -gap + 0.002, v))
+        * sstep(MW + 0.05, MW - 0.01, ax)
+    )
+    lower_lip = (
+        sstep(gap + lip_l + 0.025, gap + lip_l * 0.4, v)
+        * sstep(gap - 0.002, gap + 0.006, v)
+        * sstep(MW + 0.03, MW - 0.02, ax)
+    )
     opening = ((np.abs(v) < gap) & (ax < MW)).astype(F32)
-    nose_ridge = np.exp(-(X / 0.085) ** 2) * sstep(0.0, 0.45, Y) * (1 - sstep(0.52, 0.64, Y))
+    nose_ridge = np.exp(-((X / 0.085) ** 2)) * sstep(0.0, 0.45, Y) * (1 - sstep(0.52, 0.64, Y))
     tip = gauss2(X, Y, 0, 0.55, 0.115, 0.095)
     alae = gauss2(ax, Y, 0.125, 0.625, 0.075, 0.065)
     nostril = gauss2(ax, Y, 0.06, 0.675, 0.045, 0.024)
@@ -820,15 +944,31 @@ def mask_grin():
     muzzle = gauss2(X, Y, 0, 0.98, 0.5, 0.45)
     fold = w.zeros()
     for side in (-1, 1):
-        pts = catmull([(side * 0.17, 0.65), (side * 0.28, 0.78), (side * 0.38, 0.9), (side * 0.44, 1.04),
-                       (side * 0.46, 1.18)], closed=False, n=8)
+        pts = catmull(
+            [(side * 0.17, 0.65), (side * 0.28, 0.78), (side * 0.38, 0.9), (side * 0.44, 1.04), (side * 0.46, 1.18)],
+            closed=False,
+            n=8,
+        )
         dist, tpos, sd, tot = w.curve_field(pts, maxd=0.16)
         fade = sstep(0.0, 0.1, tpos) * (1 - sstep(tot - 0.2, tot, tpos))
         outer = sstep(-0.01, 0.01, -sd * side)
-        fold += fade * (-0.014 * np.exp(-(dist / 0.028) ** 2) + 0.03 * np.exp(-((dist - 0.065) / 0.05) ** 2) * outer)
-    form = (face_dome(X, Y) + K * (0.085 * nose_ridge + 0.085 * tip + 0.05 * alae - 0.035 * nostril
-                                   + 0.06 * cheek + 0.006 * philtrum + 0.06 * chin - 0.015 * sulcus
-                                   + 0.07 * muzzle + fold + 0.03 * upper_lip + 0.035 * lower_lip))
+        fold += fade * (
+            -0.014 * np.exp(-((dist / 0.028) ** 2)) + 0.03 * np.exp(-(((dist - 0.065) / 0.05) ** 2)) * outer
+        )
+    form = face_dome(X, Y) + K * (
+        0.085 * nose_ridge
+        + 0.085 * tip
+        + 0.05 * alae
+        - 0.035 * nostril
+        + 0.06 * cheek
+        + 0.006 * philtrum
+        + 0.06 * chin
+        - 0.015 * sulcus
+        + 0.07 * muzzle
+        + fold
+        + 0.03 * upper_lip
+        + 0.035 * lower_lip
+    )
     n1 = w.noise(401, 3, octaves=4)
     n2 = w.noise(402, 16, octaves=3)
     pores = w.noise(403, 110, octaves=1)
@@ -842,7 +982,9 @@ def mask_grin():
     swipe = w.noise(414, 9, octaves=3, aspect=(0.6, 1.5))
     col = white[None, None, :] * (0.92 + 0.08 * n2)[..., None]
     # thin / wiped paint lets the skin through, mostly towards the edges of the mask
-    thin = sstep(0.56, 0.74, 0.55 * smear + 0.45 * swipe) * (0.55 + 0.45 * sstep(0.9, 0.5, bev + 0.4 * (1 - sstep(0.7, 1.05, ax))))
+    thin = sstep(0.56, 0.74, 0.55 * smear + 0.45 * swipe) * (
+        0.55 + 0.45 * sstep(0.9, 0.5, bev + 0.4 * (1 - sstep(0.7, 1.05, ax)))
+    )
     col = lerp(col, skin[None, None, :] * (0.95 + 0.1 * n2)[..., None], (0.55 * thin)[..., None])
     col = lerp(col, greeny[None, None, :], (0.4 * sstep(0.6, 0.8, n1))[..., None])
     # streaky finger marks in the paint
@@ -856,12 +998,17 @@ def mask_grin():
     for side in (-1, 1):
         for k in range(3):
             x0 = side * rng.uniform(0.36, 0.68)
-            y0 = math.sqrt(max(EYE_CUT ** 2 - (abs(x0) - 0.5) ** 2, 0)) + 0.005
+            y0 = math.sqrt(max(EYE_CUT**2 - (abs(x0) - 0.5) ** 2, 0)) + 0.005
             ln = rng.uniform(0.05, 0.22)
             wd = rng.uniform(0.005, 0.012)
             xs = x0 + 0.01 * np.sin((Y - y0) * 30 + k)
-            runs = np.maximum(runs, np.exp(-((X - xs) / wd) ** 2) * (Y > y0 - 0.02) * sstep(y0 + ln, y0 + ln * 0.6, Y)
-                              * (1 + 0.6 * gauss2(X, Y, x0, y0 + ln, wd * 1.5, 0.015)))
+            runs = np.maximum(
+                runs,
+                np.exp(-(((X - xs) / wd) ** 2))
+                * (y0 - 0.02 < Y)
+                * sstep(y0 + ln, y0 + ln * 0.6, Y)
+                * (1 + 0.6 * gauss2(X, Y, x0, y0 + ln, wd * 1.5, 0.015)),
+            )
     soot = np.clip(sstep(0.5, 0.3, de) * (0.55 + 0.7 * n2) + 0.7 * runs * (0.6 + 0.4 * n2), 0, 1)
     col = lerp(col, np.array([0.09, 0.09, 0.12], F32)[None, None, :], (0.85 * soot)[..., None])
 
@@ -870,12 +1017,23 @@ def mask_grin():
     dark_red = np.array([0.34, 0.01, 0.025], F32)
     lips = np.clip(upper_lip + lower_lip, 0, 1)
     edge_noise = w.noise(409, 20, octaves=3)
-    paint = sstep(0.12, 0.4, lips * 1.3 + 0.3 * (edge_noise - 0.5)
-                  + 0.5 * sstep(0.13, 0.0, np.abs(v)) * sstep(MW + 0.06, MW, ax))
+    paint = sstep(
+        0.12, 0.4, lips * 1.3 + 0.3 * (edge_noise - 0.5) + 0.5 * sstep(0.13, 0.0, np.abs(v)) * sstep(MW + 0.06, MW, ax)
+    )
     scar_pts = []
     for side in (-1, 1):
-        ext = catmull([(side * 0.26, 0.955), (side * 0.36, 0.9), (side * 0.5, 0.81), (side * 0.63, 0.69),
-                       (side * 0.73, 0.55), (side * 0.79, 0.42)], closed=False, n=10)
+        ext = catmull(
+            [
+                (side * 0.26, 0.955),
+                (side * 0.36, 0.9),
+                (side * 0.5, 0.81),
+                (side * 0.63, 0.69),
+                (side * 0.73, 0.55),
+                (side * 0.79, 0.42),
+            ],
+            closed=False,
+            n=10,
+        )
         scar_pts.append(ext)
         dist, tpos, sd, tot = w.curve_field(ext, maxd=0.2)
         t = np.clip(tpos / tot, 0, 1)
@@ -895,19 +1053,21 @@ def mask_grin():
     thick = paint * (0.6 + 0.4 * w.noise(412, 40, octaves=2))
     hh = hh + K * 0.003 * thick
     col = lerp(col, np.array([0.62, 0.16, 0.16], F32)[None, None, :], wipe_a[..., None])
-    col = lerp(col, lerp(dark_red[None, None, :], red[None, None, :], (0.5 + 0.5 * n2)[..., None]),
-               (0.96 * paint)[..., None])
+    col = lerp(
+        col, lerp(dark_red[None, None, :], red[None, None, :], (0.5 + 0.5 * n2)[..., None]), (0.96 * paint)[..., None]
+    )
 
     # ---- Glasgow-smile scars: raised ridges with suture marks ----
     scar_h = w.zeros()
     for ext in scar_pts:
-        pts = ext[len(ext) // 10:]
+        pts = ext[len(ext) // 10 :]
         dist, tpos, sd, tot = w.curve_field(pts, maxd=0.05)
         wob = 0.004 * np.sin(tpos * 80)
-        ridge = np.exp(-((dist + wob) / 0.009) ** 2) * sstep(0, 0.03, tpos) * (1 - sstep(tot - 0.06, tot, tpos))
+        ridge = np.exp(-(((dist + wob) / 0.009) ** 2)) * sstep(0, 0.03, tpos) * (1 - sstep(tot - 0.06, tot, tpos))
         ph = tpos / 0.036
-        suture = ((np.abs(ph - np.round(ph)) < 0.1) * (dist < 0.026) * (dist > 0.006) * (tpos < tot - 0.05)
-                  * (tpos > 0.03))
+        suture = (
+            (np.abs(ph - np.round(ph)) < 0.1) * (dist < 0.026) * (dist > 0.006) * (tpos < tot - 0.05) * (tpos > 0.03)
+        )
         scar_h = np.maximum(scar_h, ridge + 0.45 * suture)
     hh = hh + K * 0.009 * scar_h
     col = lerp(col, np.array([0.42, 0.05, 0.07], F32)[None, None, :], (0.55 * sstep(0.3, 0.9, scar_h))[..., None])
@@ -916,13 +1076,17 @@ def mask_grin():
     tooth_w = 0.064
     tx = X / tooth_w
     ti = np.round(tx)
-    tdx = (tx - ti)
+    tdx = tx - ti
     teeth_col = np.array([0.88, 0.82, 0.66], F32)[None, None, :] * (1 - 0.55 * (np.abs(tdx) > 0.43))[..., None]
     upper_teeth = (v < gap * 0.3) & (opening > 0)
     lower_teeth = (v > gap * 0.62) & (opening > 0) & (ax < MW * 0.8)
     mouth_dark = np.array([0.07, 0.0, 0.01], F32)[None, None, :]
-    shade_t = (0.7 + 0.3 * sstep(-gap, -gap * 0.3, v))
-    tcol = np.where((upper_teeth | lower_teeth)[..., None], teeth_col * shade_t[..., None] * (1 - 0.35 * sstep(0.5, 1.0, ax / MW))[..., None], mouth_dark)
+    shade_t = 0.7 + 0.3 * sstep(-gap, -gap * 0.3, v)
+    tcol = np.where(
+        (upper_teeth | lower_teeth)[..., None],
+        teeth_col * shade_t[..., None] * (1 - 0.35 * sstep(0.5, 1.0, ax / MW))[..., None],
+        mouth_dark,
+    )
     col = np.where((opening > 0)[..., None], tcol, col)
     bump = np.sqrt(np.clip(1 - (2 * tdx) ** 2, 0, 1)) * (upper_teeth | lower_teeth)
     hh = np.where(opening > 0, form - K * 0.012 + K * 0.006 * bump, hh)
@@ -940,18 +1104,33 @@ def mask_breather():
 
     def form(X, Y):
         muzzle = gauss2(X, Y, 0, 1.02, 0.62, 0.62)
-        nose = np.exp(-((X / 0.2) ** 2)) * sstep(-0.05, 0.5, Y) * np.exp(-((Y - 0.5) / 0.35) ** 2)
+        nose = np.exp(-((X / 0.2) ** 2)) * sstep(-0.05, 0.5, Y) * np.exp(-(((Y - 0.5) / 0.35) ** 2))
         return face_dome(X, Y) + K * (0.17 * muzzle + 0.05 * nose)
 
     for side in (-1, 1):
-        draw_strap(s, side, 0.38, 0.38, 0.18, x_in=1.0, alb=(0.07, 0.06, 0.055), seed=31,
-                   stitch=(0.3, 0.27, 0.24))
-        draw_strap(s, side, 1.16, 1.06, 0.2, x_in=0.9, alb=(0.07, 0.06, 0.055), seed=32,
-                   stitch=(0.3, 0.27, 0.24))
+        draw_strap(s, side, 0.38, 0.38, 0.18, x_in=1.0, alb=(0.07, 0.06, 0.055), seed=31, stitch=(0.3, 0.27, 0.24))
+        draw_strap(s, side, 1.16, 1.06, 0.2, x_in=0.9, alb=(0.07, 0.06, 0.055), seed=32, stitch=(0.3, 0.27, 0.24))
 
-    right = [(0, -0.04), (0.09, -0.02), (0.17, 0.06), (0.24, 0.1), (0.5, 0.12), (0.78, 0.11),
-             (0.9, 0.05), (1.04, 0.07), (1.15, 0.18), (1.185, 0.42), (1.17, 0.7), (1.1, 0.98),
-             (1.0, 1.2), (0.87, 1.44), (0.7, 1.66), (0.48, 1.85), (0.25, 1.965), (0, 1.995)]
+    right = [
+        (0, -0.04),
+        (0.09, -0.02),
+        (0.17, 0.06),
+        (0.24, 0.1),
+        (0.5, 0.12),
+        (0.78, 0.11),
+        (0.9, 0.05),
+        (1.04, 0.07),
+        (1.15, 0.18),
+        (1.185, 0.42),
+        (1.17, 0.7),
+        (1.1, 0.98),
+        (1.0, 1.2),
+        (0.87, 1.44),
+        (0.7, 1.66),
+        (0.48, 1.85),
+        (0.25, 1.965),
+        (0, 1.995),
+    ]
     w = Win(-1.3, -0.12, 1.3, 2.08)
     X, Y = w.X, w.Y
     ax = np.abs(X)
@@ -962,10 +1141,10 @@ def mask_breather():
     base = form(X, Y)
     hh = base + K * (0.03 * bev + 0.0012 * (n2 - 0.5))
     # sculpted nasal bone with a skull-like vent at its foot
-    ridge = np.exp(-(X / 0.09) ** 2) * sstep(-0.02, 0.2, Y) * (1 - sstep(0.45, 0.62, Y))
+    ridge = np.exp(-((X / 0.09) ** 2)) * sstep(-0.02, 0.2, Y) * (1 - sstep(0.45, 0.62, Y))
     flare = gauss2(ax, Y, 0.1, 0.5, 0.08, 0.1)
     vent = ((np.abs(X) < 0.1 * (Y - 0.44) / 0.2) & (Y > 0.44) & (Y < 0.63)).astype(F32)
-    vent = vent * (1 - ((np.abs(X) < 0.012) & (Y > 0.47)))             # septum
+    vent = vent * (1 - ((np.abs(X) < 0.012) & (Y > 0.47)))  # septum
     vent = (blur(vent, 0.006 * K) > 0.5).astype(F32)
     hh = hh + K * (0.05 * ridge + 0.025 * flare)
     # rib-like ridges sweeping over each cheek (spindle shaped, like real ribs)
@@ -981,17 +1160,18 @@ def mask_breather():
             t = np.clip(tpos / tot, 0, 1)
             rw = 0.036 * np.sqrt(np.clip(np.sin(np.pi * t), 0, 1)) + 0.002
             ribs = np.maximum(ribs, np.sqrt(np.clip(1 - (dist / rw) ** 2, 0, 1)))
-            groove = np.maximum(groove, np.exp(-((dist - rw - 0.006) / 0.006) ** 2) * np.sin(np.pi * t))
+            groove = np.maximum(groove, np.exp(-(((dist - rw - 0.006) / 0.006) ** 2)) * np.sin(np.pi * t))
     hh = hh + K * (0.022 * ribs - 0.006 * groove)
+
     # the grin window: a wide smile-shaped opening
     def window_mask(X, Y):
         xn = np.clip(X / 0.64, -1.2, 1.2)
-        wm = ((np.abs(Y - (1.05 - 0.07 * xn ** 2)) < 0.37 * (1 - 0.32 * xn ** 2)) & (np.abs(X) < 0.64)).astype(F32)
+        wm = ((np.abs(Y - (1.05 - 0.07 * xn**2)) < 0.37 * (1 - 0.32 * xn**2)) & (np.abs(X) < 0.64)).astype(F32)
         return (blur(wm, 0.025 * K) > 0.5).astype(F32)
 
     xn = np.clip(X / 0.64, -1.2, 1.2)
-    ymid = 1.05 - 0.07 * xn ** 2
-    half_h = 0.37 * (1 - 0.32 * xn ** 2)
+    ymid = 1.05 - 0.07 * xn**2
+    half_h = 0.37 * (1 - 0.32 * xn**2)
     win_m = window_mask(X, Y)
     rim = np.clip(blur(win_m, 0.02 * K) * 2.4, 0, 1) * (1 - win_m)
     hh = hh + K * 0.028 * np.sin(rim * np.pi / 2) - K * 0.07 * win_m - K * 0.05 * vent
@@ -1003,8 +1183,16 @@ def mask_breather():
     col = np.where((vent > 0.5)[..., None], inner * 0.5, col)
     # translucent plastic: thin rims glow slightly
     col = col * (1 + 0.1 * (1 - bev))[..., None]
-    s.put(w, m, hh, col, ks=0.9 * (1 - 0.8 * vent), shin=70, kr=0.45,
-          occl=1 - 0.5 * win_m * sstep(0.6, 0.2, np.abs(Y - ymid) / np.maximum(half_h, 1e-3)))
+    s.put(
+        w,
+        m,
+        hh,
+        col,
+        ks=0.9 * (1 - 0.8 * vent),
+        shin=70,
+        kr=0.45,
+        occl=1 - 0.5 * win_m * sstep(0.6, 0.2, np.abs(Y - ymid) / np.maximum(half_h, 1e-3)),
+    )
     s.grime[w.sl] = np.maximum(s.grime[w.sl], 0.9 * m)
 
     # ---- big skeletal teeth ----
@@ -1020,14 +1208,14 @@ def mask_breather():
             cx = side * (x + wd / 2)
             x += wd + 0.006
             xn_c = min(abs(cx) / 0.64, 1.0)
-            mid_y = 1.05 - 0.07 * xn_c ** 2
-            hh_c = 0.37 * (1 - 0.32 * xn_c ** 2)
+            mid_y = 1.05 - 0.07 * xn_c**2
+            hh_c = 0.37 * (1 - 0.32 * xn_c**2)
             for upper in (True, False):
                 jit = rng.uniform(-0.006, 0.006)
-                canine = (i == 2)
+                canine = i == 2
                 if upper:
                     y0, y1 = mid_y - hh_c - 0.03, mid_y - 0.004 + jit + (0.03 if canine else 0.0)
-                    crown = sstep(y0 + 0.5 * (y1 - y0), y1 - 0.02, TY)        # 0 at root, 1 at biting edge
+                    crown = sstep(y0 + 0.5 * (y1 - y0), y1 - 0.02, TY)  # 0 at root, 1 at biting edge
                     tipd = (TY - y1) / 0.03
                 else:
                     y0, y1 = mid_y + 0.004 + jit - (0.02 if canine else 0.0), mid_y + hh_c + 0.03
@@ -1037,7 +1225,7 @@ def mask_breather():
                 if canine:
                     hwid = hwid * (1 - 0.55 * sstep(-0.9, 0.0, tipd))
                 dx = (TX - cx) / hwid
-                inside = (np.abs(dx) <= 1) & (TY >= y0) & (TY <= y1)
+                inside = (np.abs(dx) <= 1) & (y0 <= TY) & (y1 >= TY)
                 inside = inside & ((dx * dx + np.clip(tipd + 1, 0, None) ** 2) <= 1.0) & clip_m
                 if not inside.any():
                     continue
@@ -1045,29 +1233,39 @@ def mask_breather():
                 hb = form(TX, TY) - K * 0.045 + K * (0.03 * prof * (0.5 + 0.5 * crown) + 0.025 * crown)
                 tc = lerp(np.array([0.6, 0.48, 0.3], F32), np.array([0.95, 0.92, 0.83], F32), crown[..., None])
                 tc = tc * (0.86 + 0.22 * stain)[..., None]
-                chip = np.exp(-((dx + 0.4) / 0.12) ** 2) * (1 - crown) * 0.25
+                chip = np.exp(-(((dx + 0.4) / 0.12) ** 2)) * (1 - crown) * 0.25
                 tc = tc * (1 - chip)[..., None]
                 s.put(tw_win, inside.astype(F32), hb, tc, ks=0.9, shin=55, kr=0.3)
 
     # ---- ribbed hoses + fittings ----
     for side in (-1, 1):
         fx, fy = side * 0.76, 1.2
-        path = catmull([(fx, fy), (side * 0.93, 1.33), (side * 1.05, 1.58), (side * 1.03, 1.82),
-                        (side * 0.93, 1.98), (side * 0.82, 2.1)], closed=False, n=14)
+        path = catmull(
+            [
+                (fx, fy),
+                (side * 0.93, 1.33),
+                (side * 1.05, 1.58),
+                (side * 1.03, 1.82),
+                (side * 0.93, 1.98),
+                (side * 0.82, 2.1),
+            ],
+            closed=False,
+            n=14,
+        )
         R = 0.07
         hw = Win(min(side * 0.6, side * 1.16), 1.08, max(side * 0.6, side * 1.16), 2.12)
         dist, tpos, sd, tot = hw.curve_field(path, maxd=R * 1.2)
         rib = 0.5 + 0.5 * np.cos(tpos / 0.036 * 2 * np.pi)
         Re = R * (0.9 + 0.1 * rib)
-        hmask = (dist <= Re)
+        hmask = dist <= Re
         across = np.clip(dist / Re, 0, 1)
-        prof = np.sqrt(np.clip(1 - across ** 2, 0, 1))
+        prof = np.sqrt(np.clip(1 - across**2, 0, 1))
         tnorm = np.clip(tpos / tot, 0, 1)
-        h0 = form(np.float32(fx), np.float32(fy)) + K * 0.09 - K * 0.35 * tnorm ** 2
+        h0 = form(np.float32(fx), np.float32(fy)) + K * 0.09 - K * 0.35 * tnorm**2
         hh = h0 + K * R * prof * (0.85 + 0.15 * rib)
         hc = np.array([0.085, 0.08, 0.078], F32)[None, None, :] * (0.8 + 0.4 * rib)[..., None]
         alpha = 1 - sstep(2.06, 2.1, hw.Y)
-        s.put(hw, hmask.astype(F32), hh, hc, ks=0.8, shin=35, kr=0.35, occl=1 - 0.5 * tnorm ** 2, alpha=alpha)
+        s.put(hw, hmask.astype(F32), hh, hc, ks=0.8, shin=35, kr=0.35, occl=1 - 0.5 * tnorm**2, alpha=alpha)
         # collar clamping the hose onto the mask
         fw = Win(fx - 0.13, fy - 0.13, fx + 0.13, fy + 0.13)
         r = np.hypot(fw.X - fx, fw.Y - fy)
@@ -1078,7 +1276,7 @@ def mask_breather():
         s.put(fw, fm, hh, np.array([0.55, 0.5, 0.42], F32), ks=1.4, shin=60, kr=0.9, metal=0.9)
     # bolts
     for side in (-1, 1):
-        for (bx, by) in ((0.7, 0.7), (0.6, 1.5), (1.05, 0.3), (1.02, 0.92), (0.13, 0.72)):
+        for bx, by in ((0.7, 0.7), (0.6, 1.5), (1.05, 0.3), (1.02, 0.92), (0.13, 0.72)):
             rivet(s, side * bx, by, 0.02, alb=(0.5, 0.47, 0.42))
     return s
 
@@ -1086,8 +1284,9 @@ def mask_breather():
 # --------------------------------------------------------------------------
 # fur
 # --------------------------------------------------------------------------
-def draw_fur(win, roots, angle_fn, seed, length=0.05, width=3, spacing=0.009, curl=0.3,
-             len_fn=None, jitter=0.18, bend_fn=None):
+def draw_fur(
+    win, roots, angle_fn, seed, length=0.05, width=3, spacing=0.009, curl=0.3, len_fn=None, jitter=0.18, bend_fn=None
+):
     """Draw hair strands (tapered 3-segment polylines) rooted where roots > 0.5.
 
     Returns (val, cov): val = brightness/height of the top strand (0..1), cov = strand coverage.
@@ -1145,12 +1344,30 @@ def radial_angle(cx, cy, down_bias=0.0):
             vx, vy = np.cos(a), np.sin(a) + down_bias
             a = np.arctan2(vy, vx)
         return a
+
     return f
 
 
-def fur_body(s, w, m, form, base_col, seed, length=0.05, spacing=0.009, width=3, angle_fn=None,
-             fuzz=True, fur_h=0.0035, len_fn=None, ks=0.12, shin=8, curl=0.3, edge_inset=0.012,
-             tone_lo=0.78):
+def fur_body(
+    s,
+    w,
+    m,
+    form,
+    base_col,
+    seed,
+    length=0.05,
+    spacing=0.009,
+    width=3,
+    angle_fn=None,
+    fuzz=True,
+    fur_h=0.0035,
+    len_fn=None,
+    ks=0.12,
+    shin=8,
+    curl=0.3,
+    edge_inset=0.012,
+    tone_lo=0.78,
+):
     """Fill mask m with furry material over the relief `form` (heights)."""
     core = (blur(m, edge_inset * K) > 0.75).astype(F32) if fuzz else m
     # keep the crisp eye-notch cut: the coverage contract needs it right up to the clearance circle
@@ -1158,10 +1375,18 @@ def fur_body(s, w, m, form, base_col, seed, length=0.05, spacing=0.009, width=3,
     core = np.maximum(core, m * (de < EYE_CUT + 0.03))
     # thick soft locks inside, finer strands along the outline
     inner = (blur(m, 0.04 * K) > 0.93).astype(F32)
-    val, cov = draw_fur(w, inner, angle_fn, seed, length=length, width=width, spacing=spacing,
-                        curl=curl, len_fn=len_fn)
-    val2, cov2 = draw_fur(w, m * (1 - inner), angle_fn, seed + 7, length=length * 0.75,
-                          width=max(2, width // 2), spacing=spacing * 0.7, curl=curl, len_fn=len_fn)
+    val, cov = draw_fur(w, inner, angle_fn, seed, length=length, width=width, spacing=spacing, curl=curl, len_fn=len_fn)
+    val2, cov2 = draw_fur(
+        w,
+        m * (1 - inner),
+        angle_fn,
+        seed + 7,
+        length=length * 0.75,
+        width=max(2, width // 2),
+        spacing=spacing * 0.7,
+        curl=curl,
+        len_fn=len_fn,
+    )
     val = np.where(cov2 > 0, val2, val)
     cov = np.maximum(cov, cov2)
     cov = np.maximum(cov, core)
@@ -1180,9 +1405,24 @@ def fur_body(s, w, m, form, base_col, seed, length=0.05, spacing=0.009, width=3,
 
 
 def cute_outline():
-    return [(0, 0.02), (0.12, 0.05), (0.22, 0.1), (0.5, 0.12), (0.8, 0.12), (0.95, 0.09), (1.1, 0.15),
-            (1.165, 0.38), (1.16, 0.66), (1.1, 0.96), (1.0, 1.2), (0.87, 1.44), (0.7, 1.66),
-            (0.48, 1.85), (0.25, 1.96), (0, 1.99)]
+    return [
+        (0, 0.02),
+        (0.12, 0.05),
+        (0.22, 0.1),
+        (0.5, 0.12),
+        (0.8, 0.12),
+        (0.95, 0.09),
+        (1.1, 0.15),
+        (1.165, 0.38),
+        (1.16, 0.66),
+        (1.1, 0.96),
+        (1.0, 1.2),
+        (0.87, 1.44),
+        (0.7, 1.66),
+        (0.48, 1.85),
+        (0.25, 1.96),
+        (0, 1.99),
+    ]
 
 
 def draw_whiskers(s, w, starts, ends, seed, color=(0.96, 0.95, 0.92), width=0.006, lift=0.05, sag=0.04):
@@ -1223,14 +1463,21 @@ def mask_cat():
     pads = gauss2(ax, Y, 0.19, 0.82, 0.2, 0.16)
     chin = gauss2(X, Y, 0, 1.02, 0.13, 0.09)
     nose_b = gauss2(X, Y, 0, 0.56, 0.14, 0.09)
-    bridge = np.exp(-(X / 0.16) ** 2) * sstep(0.0, 0.5, Y) * (1 - sstep(0.5, 0.66, Y))
+    bridge = np.exp(-((X / 0.16) ** 2)) * sstep(0.0, 0.5, Y) * (1 - sstep(0.5, 0.66, Y))
     muzzle = gauss2(X, Y, 0, 0.85, 0.45, 0.4)
     bev = sstep(0.0, 1.0, blur(m, 0.045 * K))
-    form = face_dome(X, Y) + K * (0.12 * pads + 0.05 * chin + 0.05 * nose_b + 0.03 * bridge + 0.08 * muzzle + 0.05 * bev)
+    form = face_dome(X, Y) + K * (
+        0.12 * pads + 0.05 * chin + 0.05 * nose_b + 0.03 * bridge + 0.08 * muzzle + 0.05 * bev
+    )
     # colour: white muzzle + chin + bib, ginger tabby elsewhere
     n1 = w.noise(601, 4, octaves=3)
-    white_z = np.clip(1.5 * gauss2(ax, Y, 0.19, 0.84, 0.24, 0.2) + 1.2 * gauss2(X, Y, 0, 1.02, 0.2, 0.16)
-                      + 0.8 * gauss2(X, Y, 0, 0.66, 0.1, 0.1), 0, 1)
+    white_z = np.clip(
+        1.5 * gauss2(ax, Y, 0.19, 0.84, 0.24, 0.2)
+        + 1.2 * gauss2(X, Y, 0, 1.02, 0.2, 0.16)
+        + 0.8 * gauss2(X, Y, 0, 0.66, 0.1, 0.1),
+        0,
+        1,
+    )
     white_z = sstep(0.35, 0.6, white_z + 0.2 * (n1 - 0.5))
     ginger = np.array([0.95, 0.6, 0.27], F32)
     dark_g = np.array([0.74, 0.37, 0.12], F32)
@@ -1249,8 +1496,21 @@ def mask_cat():
         up = (np.abs(x) < 0.22) & (y < 0.5)
         return np.where(up, -np.pi / 2 + 0.8 * x, np.arctan2(vy, vx))
 
-    fur_body(s, w, m, form, col, seed=603, tone_lo=0.84, fur_h=0.003, length=0.085, spacing=0.012, width=7, angle_fn=angle,
-             len_fn=lambda x, y: 0.65 + 0.55 * np.clip(np.abs(x) / 1.1, 0, 1))
+    fur_body(
+        s,
+        w,
+        m,
+        form,
+        col,
+        seed=603,
+        tone_lo=0.84,
+        fur_h=0.003,
+        length=0.085,
+        spacing=0.012,
+        width=7,
+        angle_fn=angle,
+        len_fn=lambda x, y: 0.65 + 0.55 * np.clip(np.abs(x) / 1.1, 0, 1),
+    )
     # pink nose (soft rounded triangle)
     nw = Win(-0.2, 0.4, 0.2, 0.72)
     NX, NY = nw.X, nw.Y
@@ -1259,7 +1519,7 @@ def mask_cat():
     nb = bevel(tri, 0.03 * K, power=1.5)
     pebble = nw.noise(604, 90, octaves=1)
     nost = np.clip(gauss2(np.abs(NX), NY, 0.055, 0.585, 0.024, 0.011), 0, 1)
-    fsub = form[nw.j0 - w.j0:nw.j1 - w.j0, nw.i0 - w.i0:nw.i1 - w.i0]
+    fsub = form[nw.j0 - w.j0 : nw.j1 - w.j0, nw.i0 - w.i0 : nw.i1 - w.i0]
     nh = fsub + K * (0.02 + 0.04 * nb + 0.0008 * pebble - 0.012 * nost)
     ncol = np.array([0.96, 0.58, 0.64], F32)[None, None, :] * (0.96 + 0.08 * pebble)[..., None]
     ncol = ncol * (1 - 0.5 * sstep(0.2, 0.7, nost))[..., None]
@@ -1268,16 +1528,18 @@ def mask_cat():
     mw = Win(-0.32, 0.6, 0.32, 0.95)
     MX, MY = mw.X, mw.Y
     mline = mw.zeros()
-    for pts in ([(0, 0.65), (0, 0.75)],
-                catmull([(0, 0.75), (0.06, 0.8), (0.14, 0.805), (0.21, 0.77)], closed=False, n=8),
-                catmull([(0, 0.75), (-0.06, 0.8), (-0.14, 0.805), (-0.21, 0.77)], closed=False, n=8)):
+    for pts in (
+        [(0, 0.65), (0, 0.75)],
+        catmull([(0, 0.75), (0.06, 0.8), (0.14, 0.805), (0.21, 0.77)], closed=False, n=8),
+        catmull([(0, 0.75), (-0.06, 0.8), (-0.14, 0.805), (-0.21, 0.77)], closed=False, n=8),
+    ):
         dist, _, _, _ = mw.curve_field(pts, maxd=0.03)
-        mline = np.maximum(mline, np.exp(-(dist / 0.008) ** 2))
+        mline = np.maximum(mline, np.exp(-((dist / 0.008) ** 2)))
     mcol = s.alb[mw.sl] * (1 - 0.8 * mline)[..., None] + (np.array([0.35, 0.15, 0.15], F32) * 0.3 * mline[..., None])
     s.put(mw, (mline > 0.25).astype(F32), s.h[mw.sl] - K * 0.006 * mline, mcol, ks=0.1, shin=8)
     tongue = ((((MX / 0.05) ** 2 + ((MY - 0.8) / 0.065) ** 2) <= 1) & (MY > 0.785)).astype(F32)
     tb = bevel(tongue, 0.014 * K)
-    crease = np.exp(-(MX / 0.006) ** 2)
+    crease = np.exp(-((MX / 0.006) ** 2))
     th = s.h[mw.sl] + K * (0.012 + 0.02 * tb - 0.004 * crease)
     tcol = np.array([0.97, 0.47, 0.55], F32)[None, None, :] * (1 - 0.2 * crease)[..., None]
     s.put(mw, tongue, th, tcol, ks=1.0, shin=60, kr=0.3)
@@ -1289,10 +1551,12 @@ def mask_cat():
                 cx = side * (0.15 + 0.06 * k + 0.025 * r_)
                 sw = Win(cx - 0.02, yy - 0.02, cx + 0.02, yy + 0.02)
                 dm = gauss2(sw.X, sw.Y, cx, yy, 0.008, 0.008)
-                s.put(sw, (dm > 0.3).astype(F32), s.h[sw.sl] - K * 0.003, np.array([0.55, 0.4, 0.32], F32), ks=0.1, shin=8)
+                s.put(
+                    sw, (dm > 0.3).astype(F32), s.h[sw.sl] - K * 0.003, np.array([0.55, 0.4, 0.32], F32), ks=0.1, shin=8
+                )
     starts, ends = [], []
     for side in (-1, 1):
-        for (y0, y1) in ((0.76, 0.6), (0.82, 0.8), (0.88, 1.0)):
+        for y0, y1 in ((0.76, 0.6), (0.82, 0.8), (0.88, 1.0)):
             starts.append((side * 0.3, y0))
             ends.append((side * 1.34, y1 + rng.uniform(-0.03, 0.03)))
     draw_whiskers(s, w, starts, ends, seed=606)
@@ -1310,13 +1574,14 @@ def mask_bear():
     X, Y = w.X, w.Y
     ax = np.abs(X)
     m = outline_mask(w, cute_outline())
-    snout_d = ((X / 0.52) ** 2 + ((Y - 0.98) / 0.5) ** 2)
+    snout_d = (X / 0.52) ** 2 + ((Y - 0.98) / 0.5) ** 2
     snout = sstep(1.3, 0.0, snout_d) ** 0.8
-    seam = np.exp(-((snout_d - 1.0) / 0.06) ** 2)
+    seam = np.exp(-(((snout_d - 1.0) / 0.06) ** 2))
     bev = sstep(0.0, 1.0, blur(m, 0.045 * K))
     cheeks = gauss2(ax, Y, 0.75, 0.7, 0.3, 0.3)
-    form = face_dome(X, Y) + K * (0.17 * snout + 0.04 * cheeks + 0.05 * bev + 0.04 * gauss2(X, Y, 0, 1.6, 0.4, 0.3)
-                                  - 0.006 * seam)
+    form = face_dome(X, Y) + K * (
+        0.17 * snout + 0.04 * cheeks + 0.05 * bev + 0.04 * gauss2(X, Y, 0, 1.6, 0.4, 0.3) - 0.006 * seam
+    )
     n1 = w.noise(701, 4, octaves=3)
     brown = np.array([0.5, 0.31, 0.16], F32)
     tan = np.array([0.9, 0.75, 0.55], F32)
@@ -1328,17 +1593,32 @@ def mask_bear():
         a = np.arctan2(y - 0.75, x)
         return np.arctan2(np.sin(a) + 0.3, np.cos(a))
 
-    fur_body(s, w, m, form, col, seed=703, tone_lo=0.82, fur_h=0.003, length=0.09, spacing=0.012, width=7, angle_fn=angle,
-             len_fn=lambda x, y: np.where(((x / 0.52) ** 2 + ((y - 0.98) / 0.5) ** 2) < 1, 0.55, 1.1))
+    fur_body(
+        s,
+        w,
+        m,
+        form,
+        col,
+        seed=703,
+        tone_lo=0.82,
+        fur_h=0.003,
+        length=0.09,
+        spacing=0.012,
+        width=7,
+        angle_fn=angle,
+        len_fn=lambda x, y: np.where(((x / 0.52) ** 2 + ((y - 0.98) / 0.5) ** 2) < 1, 0.55, 1.1),
+    )
     # big glossy nose
     nw = Win(-0.3, 0.4, 0.3, 0.86)
     NX, NY = nw.X, nw.Y
-    nshape = (((NX / 0.22) ** 2 + ((NY - 0.6) / 0.15) ** 2) <= 1) & ~((NY > 0.68) & (np.abs(NX) < 0.22 * (NY - 0.6) / 0.16))
+    nshape = (((NX / 0.22) ** 2 + ((NY - 0.6) / 0.15) ** 2) <= 1) & ~(
+        (NY > 0.68) & (np.abs(NX) < 0.22 * (NY - 0.6) / 0.16)
+    )
     nshape = (blur(nshape.astype(F32), 0.015 * K) > 0.5).astype(F32)
     nb = bevel(nshape, 0.05 * K, power=1.3)
     pebble = nw.noise(704, 90, octaves=1)
     nost = gauss2(np.abs(NX), NY, 0.085, 0.665, 0.045, 0.02)
-    fsub = form[nw.j0 - w.j0:nw.j1 - w.j0, nw.i0 - w.i0:nw.i1 - w.i0]
+    fsub = form[nw.j0 - w.j0 : nw.j1 - w.j0, nw.i0 - w.i0 : nw.i1 - w.i0]
     nh = fsub + K * (0.03 + 0.075 * nb + 0.0005 * pebble - 0.018 * nost)
     ncol = np.array([0.07, 0.06, 0.06], F32)[None, None, :] * (1 + 0.3 * pebble)[..., None]
     s.put(nw, nshape, nh, ncol, ks=1.4, shin=60, kr=0.9)
@@ -1346,16 +1626,18 @@ def mask_bear():
     mw = Win(-0.4, 0.6, 0.4, 1.35)
     MX, MY = mw.X, mw.Y
     mline = mw.zeros()
-    for pts in ([(0, 0.72), (0, 1.08)],
-                catmull([(0, 1.08), (0.08, 1.14), (0.2, 1.14), (0.3, 1.08)], closed=False, n=8),
-                catmull([(0, 1.08), (-0.08, 1.14), (-0.2, 1.14), (-0.3, 1.08)], closed=False, n=8)):
+    for pts in (
+        [(0, 0.72), (0, 1.08)],
+        catmull([(0, 1.08), (0.08, 1.14), (0.2, 1.14), (0.3, 1.08)], closed=False, n=8),
+        catmull([(0, 1.08), (-0.08, 1.14), (-0.2, 1.14), (-0.3, 1.08)], closed=False, n=8),
+    ):
         dist, _, _, _ = mw.curve_field(pts, maxd=0.03)
-        mline = np.maximum(mline, np.exp(-(dist / 0.009) ** 2))
+        mline = np.maximum(mline, np.exp(-((dist / 0.009) ** 2)))
     mcol = s.alb[mw.sl] * (1 - 0.8 * mline)[..., None]
     s.put(mw, (mline > 0.2).astype(F32), s.h[mw.sl] - K * 0.01 * mline, mcol, ks=0.1, shin=8)
     tongue = ((((MX / 0.06) ** 2 + ((MY - 1.15) / 0.075) ** 2) <= 1) & (MY > 1.12)).astype(F32)
     tb = bevel(tongue, 0.015 * K)
-    crease = np.exp(-(MX / 0.007) ** 2)
+    crease = np.exp(-((MX / 0.007) ** 2))
     th = s.h[mw.sl] + K * (0.01 + 0.022 * tb - 0.004 * crease)
     tcol = np.array([0.93, 0.42, 0.48], F32)[None, None, :] * (1 - 0.25 * crease)[..., None]
     s.put(mw, tongue, th, tcol, ks=1.0, shin=60, kr=0.25)
@@ -1384,13 +1666,50 @@ def mask_skull():
     s = Surf()
     s.grime_col = np.array([0.42, 0.3, 0.17], F32)
     for side in (-1, 1):
-        draw_strap(s, side, 0.40, 0.42, 0.17, x_in=1.0, alb=(0.04, 0.04, 0.045), thick=0.01,
-                   texture="elastic", seed=81, ks=0.25)
-        draw_strap(s, side, 1.14, 1.08, 0.17, x_in=0.9, alb=(0.04, 0.04, 0.045), thick=0.01,
-                   texture="elastic", seed=82, ks=0.25)
-    right = [(0, 0.02), (0.1, 0.04), (0.2, 0.09), (0.5, 0.12), (0.8, 0.12), (0.95, 0.09), (1.1, 0.16),
-             (1.165, 0.4), (1.155, 0.66), (1.095, 0.96), (0.995, 1.19), (0.865, 1.43), (0.7, 1.655),
-             (0.48, 1.845), (0.25, 1.955), (0, 1.985)]
+        draw_strap(
+            s,
+            side,
+            0.40,
+            0.42,
+            0.17,
+            x_in=1.0,
+            alb=(0.04, 0.04, 0.045),
+            thick=0.01,
+            texture="elastic",
+            seed=81,
+            ks=0.25,
+        )
+        draw_strap(
+            s,
+            side,
+            1.14,
+            1.08,
+            0.17,
+            x_in=0.9,
+            alb=(0.04, 0.04, 0.045),
+            thick=0.01,
+            texture="elastic",
+            seed=82,
+            ks=0.25,
+        )
+    right = [
+        (0, 0.02),
+        (0.1, 0.04),
+        (0.2, 0.09),
+        (0.5, 0.12),
+        (0.8, 0.12),
+        (0.95, 0.09),
+        (1.1, 0.16),
+        (1.165, 0.4),
+        (1.155, 0.66),
+        (1.095, 0.96),
+        (0.995, 1.19),
+        (0.865, 1.43),
+        (0.7, 1.655),
+        (0.48, 1.845),
+        (0.25, 1.955),
+        (0, 1.985),
+    ]
     w = Win(-1.3, -0.1, 1.3, 2.06)
     X, Y = w.X, w.Y
     ax = np.abs(X)
@@ -1403,8 +1722,15 @@ def mask_skull():
     # --- black knit backing (the mouth cavity / gaps read as darkness) ---
     bev = bevel(m, 0.01 * K)
     knit = 0.5 + 0.5 * np.sin(X * K / 4.0) * np.sin(Y * K / 6.0)
-    s.put(w, m, F + K * 0.01 * bev - K * 0.02, np.array([0.035, 0.033, 0.036], F32)[None, None, :] * (0.8 + 0.4 * knit)[..., None],
-          ks=0.15, shin=10, bump=K * 0.0012 * knit)
+    s.put(
+        w,
+        m,
+        F + K * 0.01 * bev - K * 0.02,
+        np.array([0.035, 0.033, 0.036], F32)[None, None, :] * (0.8 + 0.4 * knit)[..., None],
+        ks=0.15,
+        shin=10,
+        bump=K * 0.0012 * knit,
+    )
 
     n1 = w.noise(801, 3, octaves=4)
     n2 = w.noise(802, 22, octaves=3)
@@ -1419,12 +1745,16 @@ def mask_skull():
         return c * (1 - 0.15 * pits)[..., None], pits
 
     # --- maxilla + cheekbones ---
-    y_low = np.interp(np.abs(X[0]), [0, 0.3, 0.5, 0.58, 0.66, 0.8, 0.95, 1.3],
-                      [0.885, 0.875, 0.85, 0.8, 0.7, 0.63, 0.6, 0.58]).astype(F32)[None, :]
-    maxilla = m * (Y < y_low)
+    y_low = np.interp(
+        np.abs(X[0]), [0, 0.3, 0.5, 0.58, 0.66, 0.8, 0.95, 1.3], [0.885, 0.875, 0.85, 0.8, 0.7, 0.63, 0.6, 0.58]
+    ).astype(F32)[None, :]
+    maxilla = m * (y_low > Y)
     maxilla = (blur(maxilla, 0.01 * K) > 0.5).astype(F32) * m
-    nas_hw = np.where(Y < 0.56, 0.035 + 0.1 * sstep(0.27, 0.56, Y) ** 0.8,
-                      0.135 * np.sqrt(np.clip(1 - ((Y - 0.56) / 0.13) ** 2, 0, 1)))
+    nas_hw = np.where(
+        Y < 0.56,
+        0.035 + 0.1 * sstep(0.27, 0.56, Y) ** 0.8,
+        0.135 * np.sqrt(np.clip(1 - ((Y - 0.56) / 0.13) ** 2, 0, 1)),
+    )
     aperture = ((ax < nas_hw) & (Y > 0.27) & (Y < 0.69)).astype(F32)
     spine = ((Y > 0.64) & (Y < 0.72) & (ax < 0.03 * (0.72 - Y) / 0.08)).astype(F32)
     aperture = np.clip(aperture - spine, 0, 1)
@@ -1432,33 +1762,57 @@ def mask_skull():
     rim_b = bevel(maxilla, 0.03 * K, power=1.5)
     cheekbone = gauss2(ax, Y, 0.78, 0.36, 0.24, 0.17)
     fossa = gauss2(ax, Y, 0.38, 0.62, 0.13, 0.13)
-    nasal = np.exp(-(X / 0.12) ** 2) * sstep(0.0, 0.15, Y) * sstep(0.36, 0.2, Y)
+    nasal = np.exp(-((X / 0.12) ** 2)) * sstep(0.0, 0.15, Y) * sstep(0.36, 0.2, Y)
     roots = w.zeros()
     for xr in (0.045, 0.12, 0.2, 0.28, 0.36, 0.44):
-        roots = np.maximum(roots, np.exp(-((ax - xr) / 0.03) ** 2) * sstep(0.66, 0.84, Y))
+        roots = np.maximum(roots, np.exp(-(((ax - xr) / 0.03) ** 2)) * sstep(0.66, 0.84, Y))
     ap_rim = np.clip(blur(aperture, 0.02 * K) * 2.5, 0, 1) * (1 - aperture)
-    septum = np.exp(-(X / 0.01) ** 2) * sstep(0.4, 0.5, Y) * aperture
-    hmax = F + K * (0.035 * rim_b + 0.07 * cheekbone - 0.02 * fossa + 0.03 * nasal + 0.005 * roots
-                    + 0.012 * ap_rim - 0.07 * aperture + 0.03 * septum + 0.002 * (n2 - 0.5))
+    septum = np.exp(-((X / 0.01) ** 2)) * sstep(0.4, 0.5, Y) * aperture
+    hmax = F + K * (
+        0.035 * rim_b
+        + 0.07 * cheekbone
+        - 0.02 * fossa
+        + 0.03 * nasal
+        + 0.005 * roots
+        + 0.012 * ap_rim
+        - 0.07 * aperture
+        + 0.03 * septum
+        + 0.002 * (n2 - 0.5)
+    )
     col, pits = bone_col()
     col = np.where((aperture > 0.5)[..., None], np.array([0.05, 0.035, 0.03], F32), col)
     col = lerp(col, np.array([0.3, 0.25, 0.18], F32)[None, None, :], (0.8 * septum)[..., None])
-    foramen = ((gauss2(ax, Y, 0.42, 0.4, 0.02, 0.014) > 0.5)).astype(F32)
+    foramen = (gauss2(ax, Y, 0.42, 0.4, 0.02, 0.014) > 0.5).astype(F32)
     col = col * (1 - 0.8 * foramen)[..., None]
     hmax = hmax - K * 0.01 * foramen - K * 0.001 * pits
     s.put(w, maxilla, hmax, col, ks=0.35 * (1 - aperture), shin=22, kr=0.06)
 
     # --- mandible ---
-    mand_r = [(0, 1.15), (0.3, 1.13), (0.52, 1.09), (0.62, 1.0), (0.7, 0.86), (0.79, 0.72), (0.88, 0.74),
-              (0.97, 0.76), (1.05, 0.82), (1.07, 1.0), (1.03, 1.3), (0.93, 1.47), (0.75, 1.67), (0.5, 1.83),
-              (0.25, 1.925), (0, 1.955)]
+    mand_r = [
+        (0, 1.15),
+        (0.3, 1.13),
+        (0.52, 1.09),
+        (0.62, 1.0),
+        (0.7, 0.86),
+        (0.79, 0.72),
+        (0.88, 0.74),
+        (0.97, 0.76),
+        (1.05, 0.82),
+        (1.07, 1.0),
+        (1.03, 1.3),
+        (0.93, 1.47),
+        (0.75, 1.67),
+        (0.5, 1.83),
+        (0.25, 1.925),
+        (0, 1.955),
+    ]
     mand = w.poly(catmull(mirror_outline(mand_r), closed=True, n=12)) * m
     mb = bevel(mand, 0.03 * K, power=1.5)
     mental = gauss2(X, Y, 0, 1.72, 0.22, 0.14) + 0.6 * gauss2(ax, Y, 0.2, 1.78, 0.1, 0.08)
     ramus = gauss2(ax, Y, 0.95, 1.05, 0.08, 0.35)
     groots = w.zeros()
     for xr in (0.04, 0.11, 0.18, 0.25, 0.32, 0.4):
-        groots = np.maximum(groots, np.exp(-((ax - xr) / 0.02) ** 2) * sstep(1.35, 1.17, Y))
+        groots = np.maximum(groots, np.exp(-(((ax - xr) / 0.02) ** 2)) * sstep(1.35, 1.17, Y))
     hman = F + K * (0.035 * mb + 0.04 * mental + 0.03 * ramus + 0.004 * groots + 0.002 * (n2 - 0.5))
     foramen2 = (gauss2(ax, Y, 0.4, 1.5, 0.02, 0.014) > 0.5).astype(F32)
     col, pits = bone_col()
@@ -1496,13 +1850,13 @@ def mask_skull():
                     crown = sstep(y1, y0, TY)
                 dx = (TX - cx) / hwid
                 tip = (TY - y1) / 0.02 if upper else (y0 - TY) / 0.02
-                shape = (np.abs(dx) <= 1) & (TY >= y0) & (TY <= y1) & ((dx * dx + np.clip(tip + 1, 0, None) ** 2) <= 1)
-                if i == 2:      # canine: pointed
+                shape = (np.abs(dx) <= 1) & (y0 <= TY) & (y1 >= TY) & ((dx * dx + np.clip(tip + 1, 0, None) ** 2) <= 1)
+                if i == 2:  # canine: pointed
                     shape &= np.abs(dx) <= 1 - 0.6 * np.clip(tip + 1, 0, 1)
                 if not shape.any():
                     continue
                 prof = np.sqrt(np.clip(1 - dx * dx, 0, 1))
-                fade = 1 - 0.4 * (abs(cx) / 0.62) ** 2              # back teeth recede into shadow
+                fade = 1 - 0.4 * (abs(cx) / 0.62) ** 2  # back teeth recede into shadow
                 hb = form(TX, TY) + K * (0.02 * prof + 0.012 * crown - 0.03 * (abs(cx) / 0.62) ** 2)
                 tc = lerp(np.array([0.7, 0.6, 0.42], F32), np.array([0.93, 0.9, 0.8], F32), crown[..., None])
                 tc = tc * ((0.9 + 0.15 * tn) * fade)[..., None]
@@ -1511,8 +1865,14 @@ def mask_skull():
     # --- cracks ---
     rng = np.random.default_rng(805)
     cracks = []
-    for (x0, y0, ang, ln) in ((0.3, 0.16, 1.9, 0.32), (-0.62, 0.3, 1.2, 0.28), (0.15, 1.5, 1.2, 0.35),
-                              (-0.35, 1.38, 2.0, 0.3), (0.8, 0.5, 2.4, 0.2), (-0.05, 1.82, -1.4, 0.2)):
+    for x0, y0, ang, ln in (
+        (0.3, 0.16, 1.9, 0.32),
+        (-0.62, 0.3, 1.2, 0.28),
+        (0.15, 1.5, 1.2, 0.35),
+        (-0.35, 1.38, 2.0, 0.3),
+        (0.8, 0.5, 2.4, 0.2),
+        (-0.05, 1.82, -1.4, 0.2),
+    ):
         pts = random_crack(rng, x0, y0, ang, ln)
         cracks.append(pts)
         b = pts[len(pts) // 2]
@@ -1522,7 +1882,7 @@ def mask_skull():
     for pts in cracks:
         dist, tpos, sd, tot = cw.curve_field(pts, maxd=0.02)
         taper = 1 - sstep(0.5 * tot, tot, tpos)
-        cm = np.maximum(cm, np.exp(-(dist / (0.0025 * (0.3 + taper))) ** 2))
+        cm = np.maximum(cm, np.exp(-((dist / (0.0025 * (0.3 + taper))) ** 2)))
     cm = cm * (s.alb[cw.sl].mean(-1) > 0.3)
     s.h[cw.sl] -= K * 0.004 * cm
     s.alb[cw.sl] *= (1 - 0.6 * cm)[..., None]
@@ -1537,64 +1897,115 @@ def mask_oni():
     for side in (-1, 1):
         draw_strap(s, side, 0.40, 0.42, 0.15, x_in=1.0, alb=cord, thick=0.02, texture="cord", seed=91, ks=0.6, shin=30)
         draw_strap(s, side, 1.12, 1.06, 0.15, x_in=0.9, alb=cord, thick=0.02, texture="cord", seed=92, ks=0.6, shin=30)
-    right = [(0, -0.05), (0.08, -0.04), (0.15, 0.04), (0.23, 0.1), (0.5, 0.12), (0.78, 0.1), (0.86, 0.03),
-             (0.97, -0.03), (1.1, 0.0), (1.18, 0.2), (1.19, 0.45), (1.17, 0.7), (1.1, 0.98), (1.0, 1.2),
-             (0.87, 1.44), (0.7, 1.66), (0.48, 1.85), (0.25, 1.965), (0, 1.995)]
+    right = [
+        (0, -0.05),
+        (0.08, -0.04),
+        (0.15, 0.04),
+        (0.23, 0.1),
+        (0.5, 0.12),
+        (0.78, 0.1),
+        (0.86, 0.03),
+        (0.97, -0.03),
+        (1.1, 0.0),
+        (1.18, 0.2),
+        (1.19, 0.45),
+        (1.17, 0.7),
+        (1.1, 0.98),
+        (1.0, 1.2),
+        (0.87, 1.44),
+        (0.7, 1.66),
+        (0.48, 1.85),
+        (0.25, 1.965),
+        (0, 1.995),
+    ]
     w = Win(-1.3, -0.12, 1.3, 2.08)
     X, Y = w.X, w.Y
     ax = np.abs(X)
     m = outline_mask(w, right)
     bev = bevel(m, 0.012 * K)
     muzzle = gauss2(X, Y, 0, 1.0, 0.6, 0.62)
-    ridge = np.exp(-(X / 0.1) ** 2) * sstep(-0.05, 0.3, Y) * (1 - sstep(0.45, 0.6, Y))
+    ridge = np.exp(-((X / 0.1) ** 2)) * sstep(-0.05, 0.3, Y) * (1 - sstep(0.45, 0.6, Y))
     tip = gauss2(X, Y, 0, 0.5, 0.15, 0.11)
     alae = gauss2(ax, Y, 0.16, 0.57, 0.09, 0.08)
     nostril = gauss2(ax, Y, 0.095, 0.625, 0.045, 0.025)
-    wrinkles = np.exp(-(X / 0.17) ** 2) * np.clip(np.sin((Y - 0.05) * 2 * np.pi / 0.085), 0, 1) ** 2 * sstep(0.05, 0.1, Y) * sstep(0.36, 0.28, Y)
+    wrinkles = (
+        np.exp(-((X / 0.17) ** 2))
+        * np.clip(np.sin((Y - 0.05) * 2 * np.pi / 0.085), 0, 1) ** 2
+        * sstep(0.05, 0.1, Y)
+        * sstep(0.36, 0.28, Y)
+    )
     cheek = gauss2(ax, Y, 0.56, 0.5, 0.25, 0.2)
     # snarling mouth
     MW = 0.42
     xn = np.clip(X / MW, -1.2, 1.2)
-    y_top = 0.94 + 0.06 * xn ** 2
-    y_bot = 1.27 - 0.18 * xn ** 2
-    mouth = ((Y > y_top) & (Y < y_bot) & (ax < MW)).astype(F32)
+    y_top = 0.94 + 0.06 * xn**2
+    y_bot = 1.27 - 0.18 * xn**2
+    mouth = ((y_top < Y) & (y_bot > Y) & (ax < MW)).astype(F32)
     mouth = (blur(mouth, 0.015 * K) > 0.5).astype(F32)
     lips = np.clip(blur(mouth, 0.03 * K) * 2.4, 0, 1) * (1 - mouth)
     fold = w.zeros()
     cw = w.zeros()
     for side in (-1, 1):
-        pts = catmull([(side * 0.2, 0.6), (side * 0.34, 0.72), (side * 0.46, 0.92), (side * 0.5, 1.15),
-                       (side * 0.46, 1.35)], closed=False, n=8)
+        pts = catmull(
+            [(side * 0.2, 0.6), (side * 0.34, 0.72), (side * 0.46, 0.92), (side * 0.5, 1.15), (side * 0.46, 1.35)],
+            closed=False,
+            n=8,
+        )
         dist, tpos, sd, tot = w.curve_field(pts, maxd=0.15)
         fade = sstep(0.0, 0.1, tpos) * (1 - sstep(tot - 0.15, tot, tpos))
         outer = sstep(-0.01, 0.01, -sd * side)
-        fold += fade * (-0.025 * np.exp(-(dist / 0.018) ** 2) + 0.035 * np.exp(-((dist - 0.06) / 0.045) ** 2) * outer)
+        fold += fade * (
+            -0.025 * np.exp(-((dist / 0.018) ** 2)) + 0.035 * np.exp(-(((dist - 0.06) / 0.045) ** 2)) * outer
+        )
         for k in range(3):
-            pts = catmull([(side * (0.6 + 0.05 * k), 0.3 + 0.08 * k), (side * (0.78 + 0.04 * k), 0.42 + 0.1 * k),
-                           (side * (0.92 + 0.03 * k), 0.6 + 0.12 * k)], closed=False, n=8)
+            pts = catmull(
+                [
+                    (side * (0.6 + 0.05 * k), 0.3 + 0.08 * k),
+                    (side * (0.78 + 0.04 * k), 0.42 + 0.1 * k),
+                    (side * (0.92 + 0.03 * k), 0.6 + 0.12 * k),
+                ],
+                closed=False,
+                n=8,
+            )
             dist, tpos, sd, tot = w.curve_field(pts, maxd=0.05)
-            cw = np.maximum(cw, np.exp(-(dist / 0.012) ** 2) * np.sin(np.pi * np.clip(tpos / tot, 0, 1)))
-        for k in range(2):      # scowl lines under the mouth corners
-            pts = catmull([(side * (0.5 + 0.08 * k), 1.28 + 0.05 * k), (side * (0.6 + 0.08 * k), 1.45 + 0.04 * k),
-                           (side * (0.58 + 0.07 * k), 1.62 + 0.03 * k)], closed=False, n=8)
+            cw = np.maximum(cw, np.exp(-((dist / 0.012) ** 2)) * np.sin(np.pi * np.clip(tpos / tot, 0, 1)))
+        for k in range(2):  # scowl lines under the mouth corners
+            pts = catmull(
+                [
+                    (side * (0.5 + 0.08 * k), 1.28 + 0.05 * k),
+                    (side * (0.6 + 0.08 * k), 1.45 + 0.04 * k),
+                    (side * (0.58 + 0.07 * k), 1.62 + 0.03 * k),
+                ],
+                closed=False,
+                n=8,
+            )
             dist, tpos, sd, tot = w.curve_field(pts, maxd=0.05)
-            cw = np.maximum(cw, np.exp(-(dist / 0.012) ** 2) * np.sin(np.pi * np.clip(tpos / tot, 0, 1)))
+            cw = np.maximum(cw, np.exp(-((dist / 0.012) ** 2)) * np.sin(np.pi * np.clip(tpos / tot, 0, 1)))
     chin = gauss2(X, Y, 0, 1.55, 0.28, 0.22)
     hole = np.hypot(X, Y - 1.74)
     sweat = (hole < 0.026).astype(F32)
-    sweat_rim = np.exp(-((hole - 0.034) / 0.01) ** 2)
+    sweat_rim = np.exp(-(((hole - 0.034) / 0.01) ** 2))
     labial = gauss2(X, Y, 0, 1.37, 0.2, 0.035)
-    form = face_dome(X, Y) + K * (0.14 * muzzle + 0.07 * ridge + 0.1 * tip + 0.06 * alae + 0.06 * cheek
-                                  + fold + 0.08 * chin - 0.02 * labial)
-    hh = (form + K * (0.03 * bev + 0.006 * wrinkles - 0.05 * nostril + 0.018 * lips + 0.008 * cw
-                      + 0.006 * sweat_rim - 0.02 * sweat - 0.06 * mouth))
+    form = face_dome(X, Y) + K * (
+        0.14 * muzzle + 0.07 * ridge + 0.1 * tip + 0.06 * alae + 0.06 * cheek + fold + 0.08 * chin - 0.02 * labial
+    )
+    hh = form + K * (
+        0.03 * bev
+        + 0.006 * wrinkles
+        - 0.05 * nostril
+        + 0.018 * lips
+        + 0.008 * cw
+        + 0.006 * sweat_rim
+        - 0.02 * sweat
+        - 0.06 * mouth
+    )
     n1 = w.noise(901, 3, octaves=4)
     n2 = w.noise(902, 30, octaves=2)
     red = np.array([0.66, 0.07, 0.045], F32)
     deep = np.array([0.38, 0.025, 0.02], F32)
     col = lerp(deep[None, None, :], red[None, None, :], (0.7 + 0.3 * n1)[..., None])
     # rubbed lacquer: darker red in the hollows, black undercoat showing at worn edges
-    edge = (1 - bev)
+    edge = 1 - bev
     col = lerp(col, np.array([0.05, 0.03, 0.03], F32)[None, None, :], (sstep(0.55, 0.95, edge) * 0.95)[..., None])
     black = np.array([0.03, 0.02, 0.02], F32)
     col = np.where((mouth > 0.5)[..., None], black, col)
@@ -1605,44 +2016,52 @@ def mask_oni():
     eb = blur(m, 0.02 * K)
     rim = ((eb > 0.5) & (eb < 0.8) & (m > 0.5)).astype(F32)
     rim_h = hh + K * 0.008 * np.sin(np.clip((eb - 0.5) / 0.3, 0, 1) * np.pi)
-    s.put(w, rim, rim_h, np.array([0.86, 0.64, 0.25], F32)[None, None, :] * (0.9 + 0.2 * n1)[..., None],
-          ks=1.5, shin=70, kr=1.0, metal=1.0)
+    s.put(
+        w,
+        rim,
+        rim_h,
+        np.array([0.86, 0.64, 0.25], F32)[None, None, :] * (0.9 + 0.2 * n1)[..., None],
+        ks=1.5,
+        shin=70,
+        kr=1.0,
+        metal=1.0,
+    )
 
     # teeth (gilded) + fangs (ivory)
     tw = Win(-0.5, 0.85, 0.5, 1.32)
     TX, TY = tw.X, tw.Y
     xnt = np.clip(TX / MW, -1.2, 1.2)
-    yt = 0.94 + 0.06 * xnt ** 2
-    yb = 1.27 - 0.18 * xnt ** 2
-    mouth_t = mouth[tw.j0 - w.j0:tw.j1 - w.j0, tw.i0 - w.i0:tw.i1 - w.i0]
+    yt = 0.94 + 0.06 * xnt**2
+    yb = 1.27 - 0.18 * xnt**2
+    mouth_t = mouth[tw.j0 - w.j0 : tw.j1 - w.j0, tw.i0 - w.i0 : tw.i1 - w.i0]
     tooth_w = 0.058
     tx = TX / tooth_w + 0.5
     tdx = tx - np.floor(tx) - 0.5
-    up_row = (TY < yt + 0.05) & (np.abs(TX) < 0.3)
-    lo_row = (TY > yb - 0.045) & (np.abs(TX) < 0.28)
+    up_row = (yt + 0.05 > TY) & (np.abs(TX) < 0.3)
+    lo_row = (yb - 0.045 < TY) & (np.abs(TX) < 0.28)
     teeth = (up_row | lo_row) & (np.abs(tdx) < 0.44) & (mouth_t > 0.5)
     gold = np.array([0.85, 0.62, 0.22], F32)
     prof = np.sqrt(np.clip(1 - (tdx / 0.44) ** 2, 0, 1))
-    ft = form[tw.j0 - w.j0:tw.j1 - w.j0, tw.i0 - w.i0:tw.i1 - w.i0]
+    ft = form[tw.j0 - w.j0 : tw.j1 - w.j0, tw.i0 - w.i0 : tw.i1 - w.i0]
     s.put(tw, teeth.astype(F32), ft - K * 0.03 + K * 0.01 * prof, gold, ks=1.5, shin=60, kr=1.0, metal=1.0)
     ivory = np.array([0.95, 0.92, 0.84], F32)
     for side in (-1, 1):
-        for (fx, _base_y, ln, up) in ((0.22, None, 0.14, False), (0.33, None, 0.17, True)):
+        for fx, _base_y, ln, up in ((0.22, None, 0.14, False), (0.33, None, 0.17, True)):
             cx = side * fx
             xc = min(fx / MW, 1.0)
             if up:
-                yb0 = 1.27 - 0.18 * xc ** 2 + 0.02
+                yb0 = 1.27 - 0.18 * xc**2 + 0.02
                 y0, y1 = yb0 - ln, yb0
-                t = np.clip((y1 - TY) / ln, 0, 1)        # 0 at root, 1 at tip
-                curve = side * 0.03 * t ** 2
+                t = np.clip((y1 - TY) / ln, 0, 1)  # 0 at root, 1 at tip
+                curve = side * 0.03 * t**2
             else:
-                yt0 = 0.94 + 0.06 * xc ** 2 - 0.02
+                yt0 = 0.94 + 0.06 * xc**2 - 0.02
                 y0, y1 = yt0, yt0 + ln
                 t = np.clip((TY - y0) / ln, 0, 1)
-                curve = -side * 0.01 * t ** 2
+                curve = -side * 0.01 * t**2
             hw_ = 0.034 * (1 - t) ** 0.9 + 0.002
             dx = (TX - cx - curve) / hw_
-            fm = ((np.abs(dx) <= 1) & (TY >= y0) & (TY <= y1)).astype(F32)
+            fm = ((np.abs(dx) <= 1) & (y0 <= TY) & (y1 >= TY)).astype(F32)
             hb = ft + K * (0.02 + 0.022 * np.sqrt(np.clip(1 - dx * dx, 0, 1)) * (1 - 0.5 * t))
             fc = ivory[None, None, :] * (0.85 + 0.15 * (1 - t))[..., None]
             s.put(tw, fm, hb, fc, ks=1.2, shin=80, kr=0.5)
@@ -1654,7 +2073,9 @@ def mask_oni():
     roots_m = hw.zeros()
     rn = hw.noise(905, 40, octaves=2)
     for side in (-1, 1):
-        pts = catmull([(side * 0.05, 0.745), (side * 0.16, 0.77), (side * 0.28, 0.83), (side * 0.36, 0.9)], closed=False, n=8)
+        pts = catmull(
+            [(side * 0.05, 0.745), (side * 0.16, 0.77), (side * 0.28, 0.83), (side * 0.36, 0.9)], closed=False, n=8
+        )
         dist, tpos, _, tot = hw.curve_field(pts, maxd=0.05)
         band = 0.012 + 0.022 * rn
         roots_m = np.maximum(roots_m, ((dist < band) & (tpos > 0.01)).astype(F32))
@@ -1665,12 +2086,31 @@ def mask_oni():
         side = np.sign(x)
         return np.where(side > 0, 0.3, np.pi - 0.3) + side * 0.9 * np.clip(np.abs(x) - 0.05, 0, 1)
 
-    fm_val, fm_cov = draw_fur(hw, roots_m, ang_m, seed=903, length=0.28, width=3, spacing=0.0055, curl=0.3,
-                              jitter=0.12, bend_fn=lambda x, y: np.sign(x) * 0.9)
+    fm_val, fm_cov = draw_fur(
+        hw,
+        roots_m,
+        ang_m,
+        seed=903,
+        length=0.28,
+        width=3,
+        spacing=0.0055,
+        curl=0.3,
+        jitter=0.12,
+        bend_fn=lambda x, y: np.sign(x) * 0.9,
+    )
     tip_y = 1.68
-    fb_val, fb_cov = draw_fur(hw, roots_b, lambda x, y: np.arctan2(tip_y - y, -x * 0.9), seed=904, length=1.0,
-                              width=3, spacing=0.0045, curl=0.15, jitter=0.05,
-                              len_fn=lambda x, y: 0.85 * np.hypot(x, tip_y - y))
+    fb_val, fb_cov = draw_fur(
+        hw,
+        roots_b,
+        lambda x, y: np.arctan2(tip_y - y, -x * 0.9),
+        seed=904,
+        length=1.0,
+        width=3,
+        spacing=0.0045,
+        curl=0.15,
+        jitter=0.05,
+        len_fn=lambda x, y: 0.85 * np.hypot(x, tip_y - y),
+    )
     hv = np.maximum(fm_val, fb_val)
     hc = np.maximum(fm_cov, fb_cov)
     hc = hc * (hax < 1.1)
@@ -1680,7 +2120,7 @@ def mask_oni():
 
     # gilded cord posts (orikugi)
     for side in (-1, 1):
-        for (px, py) in ((1.06, 0.4), (0.98, 1.1)):
+        for px, py in ((1.06, 0.4), (0.98, 1.1)):
             rivet(s, side * px, py, 0.03, alb=(0.85, 0.62, 0.22), height=0.7)
     return s
 
@@ -1697,7 +2137,7 @@ def scale_field(u, v, R=0.62, pitch=0.55):
     tdn = np.zeros(shape, F32)
     done = np.zeros(shape, bool)
     rf = v / pitch
-    r0 = np.floor(rf - R / pitch) 
+    r0 = np.floor(rf - R / pitch)
     for k in range(4):
         r = r0 + k
         off = 0.5 * np.mod(r, 2)
@@ -1708,7 +2148,7 @@ def scale_field(u, v, R=0.62, pitch=0.55):
         dy = v - cy
         d = np.sqrt(dx * dx + dy * dy) / R
         inside = (d < 1) & ~done
-        t = np.clip((dy / R + 1) / 2, 0, 1)            # 0 at the top of the scale, 1 at its free edge
+        t = np.clip((dy / R + 1) / 2, 0, 1)  # 0 at the top of the scale, 1 at its free edge
         hv = np.sqrt(np.clip(1 - d * d, 0, 1)) * 0.5 + 0.6 * t
         hval = np.where(inside, hv, hval)
         rim = np.where(inside, sstep(0.72, 0.97, d) * sstep(0.4, 0.8, t), rim)
@@ -1723,13 +2163,27 @@ def mask_dragon():
     """Teal-scaled dragon snout with nostrils, fangs and belly plates."""
     s = Surf()
     for side in (-1, 1):
-        draw_strap(s, side, 0.40, 0.42, 0.18, x_in=1.0, alb=(0.09, 0.075, 0.06), seed=101,
-                   stitch=(0.4, 0.33, 0.25))
-        draw_strap(s, side, 1.14, 1.06, 0.2, x_in=0.9, alb=(0.09, 0.075, 0.06), seed=102,
-                   stitch=(0.4, 0.33, 0.25))
-    right = [(0, -0.04), (0.1, -0.01), (0.19, 0.07), (0.5, 0.12), (0.8, 0.1), (0.92, 0.03), (1.06, 0.05),
-             (1.16, 0.17), (1.19, 0.42), (1.17, 0.7), (1.1, 0.98), (1.0, 1.2), (0.87, 1.44), (0.7, 1.66),
-             (0.48, 1.85), (0.25, 1.965), (0, 2.0)]
+        draw_strap(s, side, 0.40, 0.42, 0.18, x_in=1.0, alb=(0.09, 0.075, 0.06), seed=101, stitch=(0.4, 0.33, 0.25))
+        draw_strap(s, side, 1.14, 1.06, 0.2, x_in=0.9, alb=(0.09, 0.075, 0.06), seed=102, stitch=(0.4, 0.33, 0.25))
+    right = [
+        (0, -0.04),
+        (0.1, -0.01),
+        (0.19, 0.07),
+        (0.5, 0.12),
+        (0.8, 0.1),
+        (0.92, 0.03),
+        (1.06, 0.05),
+        (1.16, 0.17),
+        (1.19, 0.42),
+        (1.17, 0.7),
+        (1.1, 0.98),
+        (1.0, 1.2),
+        (0.87, 1.44),
+        (0.7, 1.66),
+        (0.48, 1.85),
+        (0.25, 1.965),
+        (0, 2.0),
+    ]
     w = Win(-1.36, -0.12, 1.36, 2.08)
     X, Y = w.X, w.Y
     ax = np.abs(X)
@@ -1738,7 +2192,7 @@ def mask_dragon():
     spikes = w.zeros()
     spike_h = w.zeros()
     for side in (-1, 1):
-        for (y0, ln, wd) in ((0.6, 0.27, 0.11), (0.79, 0.24, 0.1), (0.96, 0.18, 0.08)):
+        for y0, ln, wd in ((0.6, 0.27, 0.11), (0.79, 0.24, 0.1), (0.96, 0.18, 0.08)):
             x0 = 1.08 - 0.1 * (y0 - 0.6) / 0.36
             a = (side * (x0 - 0.04), y0 + 0.01)
             b = (side * (x0 + ln), y0 - 0.07)
@@ -1747,19 +2201,24 @@ def mask_dragon():
             half = wd * (1 - t) ** 1.1
             inside = (dist < half) & (tpos < tot)
             spikes = np.maximum(spikes, inside.astype(F32))
-            spike_h = np.maximum(spike_h, np.where(inside, np.sqrt(np.clip(1 - (dist / np.maximum(half, 1e-4)) ** 2, 0, 1)) * (0.6 + 0.4 * (1 - t)), 0))
+            spike_h = np.maximum(
+                spike_h,
+                np.where(
+                    inside, np.sqrt(np.clip(1 - (dist / np.maximum(half, 1e-4)) ** 2, 0, 1)) * (0.6 + 0.4 * (1 - t)), 0
+                ),
+            )
     spikes = spikes * (1 - m)
     spike_h = spike_h * (1 - m)
     body = np.maximum(m, spikes)
     body = cut_eyes(w, body)
     # ---- form ----
-    ym = 1.2 - 0.26 * np.clip(ax / 0.86, 0, 1.2) ** 2          # mouth line
+    ym = 1.2 - 0.26 * np.clip(ax / 0.86, 0, 1.2) ** 2  # mouth line
     snout = gauss2(X, Y, 0, 0.78, 0.5, 0.55)
-    ridge = np.exp(-(X / 0.09) ** 2) * sstep(-0.05, 0.3, Y) * (1 - sstep(0.4, 0.55, Y))
+    ridge = np.exp(-((X / 0.09) ** 2)) * sstep(-0.05, 0.3, Y) * (1 - sstep(0.4, 0.55, Y))
     nmound = gauss2(X, Y, 0, 0.58, 0.2, 0.12)
     jaw = gauss2(X, Y, 0, 1.5, 0.45, 0.35)
-    lip = np.exp(-((Y - ym + 0.02) / 0.025) ** 2) * (ax < 0.88)
-    mouth_groove = np.exp(-((Y - ym) / 0.008) ** 2) * (ax < 0.86)
+    lip = np.exp(-(((Y - ym + 0.02) / 0.025) ** 2)) * (ax < 0.88)
+    mouth_groove = np.exp(-(((Y - ym) / 0.008) ** 2)) * (ax < 0.86)
     brow = gauss2(ax, Y, 0.75, 0.2, 0.25, 0.1)
     F = face_dome(X, Y) + K * (0.16 * snout + 0.05 * ridge + 0.07 * nmound + 0.07 * jaw + 0.04 * brow)
     # spikes rise out of the surface
@@ -1770,7 +2229,7 @@ def mask_dragon():
     v = (Y + 0.28 * X * X) / size
     hs, rim, ra, rb, tdn = scale_field(u, v)
     jit = hash2(ra, rb)
-    lower = (Y > ym + 0.005).astype(F32)
+    lower = (ym + 0.005 < Y).astype(F32)
     # the lower jaw gets its own scale grid so rows do not run across the mouth
     u2 = X / (size * 0.9)
     v2 = (Y - 0.2 * X * X) / (size * 0.8)
@@ -1780,7 +2239,7 @@ def mask_dragon():
     rim = lerp(rim, rim2, lower)
     jit = lerp(jit, jit2, lower)
     # belly plates on the chin
-    belly = ((((X / 0.4) ** 2 + ((Y - 1.82) / 0.5) ** 2) < 1) & (Y > ym + 0.1)).astype(F32)
+    belly = ((((X / 0.4) ** 2 + ((Y - 1.82) / 0.5) ** 2) < 1) & (ym + 0.1 < Y)).astype(F32)
     belly = (blur(belly, 0.02 * K) > 0.5).astype(F32)
     pv = (Y + 1.1 * X * X) / 0.08
     pf = pv - np.floor(pv)
@@ -1805,8 +2264,9 @@ def mask_dragon():
     ridges = 0.88 + 0.12 * np.sin((ax * 1.3 - Y) * 160) ** 2
     col = np.where((spikes > 0.5)[..., None], hornc * ridges[..., None], col)
     hs = hs * (1 - spikes)
-    hh = F + K * (0.03 * bevel(m, 0.012 * K) + 0.012 * hs + 0.03 * lip
-                  - 0.02 * mouth_groove + spikes * (0.022 + 0.05 * sp_b))
+    hh = F + K * (
+        0.03 * bevel(m, 0.012 * K) + 0.012 * hs + 0.03 * lip - 0.02 * mouth_groove + spikes * (0.022 + 0.05 * sp_b)
+    )
     col = col * (1 - 0.85 * mouth_groove)[..., None]
     s.put(w, body, hh, col, ks=0.9 + 0.4 * rim, shin=45, kr=0.35)
     # ---- nostrils: two flared openings on a bulbous snout tip ----
@@ -1822,19 +2282,33 @@ def mask_dragon():
         vv = -(NX - cx) * math.sin(ang) + (NY - cy) * math.cos(ang)
         e = (uu / 0.05) ** 2 + (vv / 0.021) ** 2
         holes = np.maximum(holes, (e <= 1).astype(F32))
-        flare = np.maximum(flare, np.exp(-((np.sqrt(e) - 1.25) / 0.35) ** 2))
+        flare = np.maximum(flare, np.exp(-(((np.sqrt(e) - 1.25) / 0.35) ** 2)))
     holes = (blur(holes, 0.005 * K) > 0.5).astype(F32)
     base = s.h[nw.sl]
     nh = base + K * (0.03 * np.clip(1 - pad_d, 0, 1) ** 2 + 0.014 * flare - 0.035 * holes)
     nc = np.where((holes > 0.5)[..., None], np.array([0.02, 0.03, 0.03], F32), s.alb[nw.sl])
-    s.put(nw, np.maximum((pad_d <= 1).astype(F32), 0) , nh, nc, ks=1.0 * (1 - holes), shin=50,
-          kr=0.35 * (1 - holes), bump=s.bump[nw.sl])
+    s.put(
+        nw,
+        np.maximum((pad_d <= 1).astype(F32), 0),
+        nh,
+        nc,
+        ks=1.0 * (1 - holes),
+        shin=50,
+        kr=0.35 * (1 - holes),
+        bump=s.bump[nw.sl],
+    )
     # ---- fangs ----
     ivory = np.array([0.95, 0.92, 0.8], F32)
-    fangs = [(0.3, 0.2, 0.045, False), (0.56, 0.12, 0.032, False), (0.1, 0.07, 0.022, False),
-             (0.19, 0.08, 0.024, False), (0.44, 0.13, 0.034, True), (0.7, 0.08, 0.026, False)]
+    fangs = [
+        (0.3, 0.2, 0.045, False),
+        (0.56, 0.12, 0.032, False),
+        (0.1, 0.07, 0.022, False),
+        (0.19, 0.08, 0.024, False),
+        (0.44, 0.13, 0.034, True),
+        (0.7, 0.08, 0.026, False),
+    ]
     for side in (-1, 1):
-        for (fx, ln, wd, up) in fangs:
+        for fx, ln, wd, up in fangs:
             cx = side * fx
             ymc = 1.2 - 0.26 * min(fx / 0.86, 1.2) ** 2
             fw = Win(cx - wd - 0.04, ymc - ln - 0.03, cx + wd + 0.04, ymc + ln + 0.03)
@@ -1842,16 +2316,25 @@ def mask_dragon():
             if up:
                 y0, y1 = ymc - ln, ymc + 0.015
                 t = np.clip((y1 - FY) / (y1 - y0), 0, 1)
-                bend = side * 0.03 * t ** 2
+                bend = side * 0.03 * t**2
             else:
                 y0, y1 = ymc - 0.015, ymc + ln
                 t = np.clip((FY - y0) / (y1 - y0), 0, 1)
-                bend = -side * 0.025 * t ** 2
+                bend = -side * 0.025 * t**2
             hwid = wd * (1 - t) ** 0.85 + 0.002
             dx = (FX - cx - bend) / hwid
-            fm = ((np.abs(dx) <= 1) & (FY >= y0) & (FY <= y1)).astype(F32)
-            fh = s.h[fw.sl] * 0 + face_dome(FX, FY) + K * (0.16 * gauss2(FX, FY, 0, 0.78, 0.5, 0.55) + 0.07 * gauss2(FX, FY, 0, 1.5, 0.45, 0.35)
-                                                        + 0.05 + 0.03 * np.sqrt(np.clip(1 - dx * dx, 0, 1)) * (1 - 0.5 * t))
+            fm = ((np.abs(dx) <= 1) & (y0 <= FY) & (y1 >= FY)).astype(F32)
+            fh = (
+                s.h[fw.sl] * 0
+                + face_dome(FX, FY)
+                + K
+                * (
+                    0.16 * gauss2(FX, FY, 0, 0.78, 0.5, 0.55)
+                    + 0.07 * gauss2(FX, FY, 0, 1.5, 0.45, 0.35)
+                    + 0.05
+                    + 0.03 * np.sqrt(np.clip(1 - dx * dx, 0, 1)) * (1 - 0.5 * t)
+                )
+            )
             fc = lerp(np.array([0.7, 0.62, 0.42], F32), ivory, sstep(0.0, 0.5, t)[..., None])
             s.put(fw, fm, fh, fc, ks=1.1, shin=70, kr=0.4)
     s.grime[w.sl] = np.maximum(s.grime[w.sl], 0.6 * body)
@@ -1883,23 +2366,56 @@ def mask_duck():
         a = np.arctan2(y - 0.7, x)
         return np.arctan2(np.sin(a) + 0.2, np.cos(a))
 
-    fur_body(s, w, m, F, col, seed=1102, tone_lo=0.86, fur_h=0.002, length=0.07, spacing=0.012, width=8, angle_fn=angle, curl=0.7,
-             len_fn=lambda x, y: 0.8 + 0.6 * np.clip(np.abs(x) / 1.1, 0, 1))
+    fur_body(
+        s,
+        w,
+        m,
+        F,
+        col,
+        seed=1102,
+        tone_lo=0.86,
+        fur_h=0.002,
+        length=0.07,
+        spacing=0.012,
+        width=8,
+        angle_fn=angle,
+        curl=0.7,
+        len_fn=lambda x, y: 0.8 + 0.6 * np.clip(np.abs(x) / 1.1, 0, 1),
+    )
     # ---- bill ----
     bw = Win(-1.0, 0.1, 1.0, 2.08)
     BX, BY = bw.X, bw.Y
+
     def smile(x):  # where upper and lower bill meet
         return 1.5 - 0.2 * (np.abs(x) / 0.86) ** 2
 
-    upper_r = [(0, 0.26), (0.12, 0.27), (0.2, 0.32), (0.27, 0.45), (0.4, 0.7), (0.6, 0.98), (0.8, 1.2),
-               (0.9, 1.32), (0.86, 1.38)]
+    upper_r = [
+        (0, 0.26),
+        (0.12, 0.27),
+        (0.2, 0.32),
+        (0.27, 0.45),
+        (0.4, 0.7),
+        (0.6, 0.98),
+        (0.8, 1.2),
+        (0.9, 1.32),
+        (0.86, 1.38),
+    ]
     xs_b = np.linspace(0.86, 0.0, 12)
     upper_r = upper_r + [(float(x), float(smile(x)) + 0.02 * (1 - (x / 0.86) ** 2)) for x in xs_b[1:]]
-    lower_r = [(0, 1.42), (0.5, 1.4), (0.8, 1.36), (0.86, 1.42), (0.8, 1.55), (0.62, 1.72), (0.4, 1.84),
-               (0.2, 1.9), (0, 1.92)]
+    lower_r = [
+        (0, 1.42),
+        (0.5, 1.4),
+        (0.8, 1.36),
+        (0.86, 1.42),
+        (0.8, 1.55),
+        (0.62, 1.72),
+        (0.4, 1.84),
+        (0.2, 1.9),
+        (0, 1.92),
+    ]
     um = bw.poly(catmull(mirror_outline(upper_r), closed=True, n=10))
     lm = bw.poly(catmull(mirror_outline(lower_r), closed=True, n=12))
-    fb = F[bw.j0 - w.j0:bw.j1 - w.j0, bw.i0 - w.i0:bw.i1 - w.i0]
+    fb = F[bw.j0 - w.j0 : bw.j1 - w.j0, bw.i0 - w.i0 : bw.i1 - w.i0]
     # lower bill (tucked under, darker, with the inside of the mouth along its top)
     lb = bevel(lm, 0.035 * K, power=1.4)
     lh = fb + K * (0.1 + 0.04 * lb)
@@ -1911,9 +2427,9 @@ def mask_duck():
     s.put(bw, lm, lh, lcol, ks=1.1, shin=80, kr=0.25)
     # upper bill: a broad, fairly flat spatula that rises away from the face
     ub = bevel(um, 0.045 * K, power=1.6)
-    culmen = np.exp(-(BX / 0.1) ** 2) * sstep(0.26, 0.5, BY) * (1 - sstep(0.7, 1.1, BY))
+    culmen = np.exp(-((BX / 0.1) ** 2)) * sstep(0.26, 0.5, BY) * (1 - sstep(0.7, 1.1, BY))
     rise = sstep(0.25, 1.25, BY)
-    dip = gauss2(BX, BY, 0, 1.05, 0.45, 0.3)                       # slightly dished top
+    dip = gauss2(BX, BY, 0, 1.05, 0.45, 0.3)  # slightly dished top
     uh = fb + K * (0.08 + 0.1 * rise + 0.06 * ub + 0.025 * culmen - 0.015 * dip)
     nost = np.zeros(bw.shape, F32)
     for side in (-1, 1):
@@ -1932,25 +2448,61 @@ def mask_duck():
 
 
 MASKS = {
-    "respirator": dict(fn=mask_respirator, title="Respirator", tags=["scary", "villain"],
-                       description="A riveted leather-and-steel breathing rig with a cage of polished tubes over the mouth."),
-    "grin": dict(fn=mask_grin, title="Painted Grin", tags=["scary", "funny", "villain"],
-                 description="A pale greasepaint face with a huge smeared red grin running up both scarred cheeks."),
-    "breather": dict(fn=mask_breather, title="Bone Breather", tags=["scary", "villain"],
-                     description="A bone-white breathing mask baring a row of skeletal teeth, fed by two ribbed hoses."),
-    "cat": dict(fn=mask_cat, title="Kitty Muzzle", tags=["cute", "animal"],
-                description="A fluffy ginger-and-white cat muzzle with a pink nose, whiskers and a tiny tongue."),
-    "bear": dict(fn=mask_bear, title="Bear Snout", tags=["cute", "animal"],
-                 description="A plush brown bear snout with a big glossy black nose."),
-    "skull": dict(fn=mask_skull, title="Skull Jaw", tags=["scary"],
-                  description="A cracked, stained bone jaw with a full set of teeth, mounted on black knit."),
-    "oni": dict(fn=mask_oni, title="Oni Menpo", tags=["scary", "japanese"],
-                description="A red-lacquered samurai half mask with a snarling mouth, gilded teeth, fangs "
-                            "and a horsehair moustache."),
-    "dragon": dict(fn=mask_dragon, title="Dragon Snout", tags=["scary", "fantasy"],
-                   description="A teal-scaled dragon snout with flared nostrils, ivory fangs and horned cheek frills."),
-    "duck": dict(fn=mask_duck, title="Duck Bill", tags=["funny", "animal", "cute"],
-                 description="A fluffy yellow duckling face with a big glossy orange bill."),
+    "respirator": dict(
+        fn=mask_respirator,
+        title="Respirator",
+        tags=["scary", "villain"],
+        description="A riveted leather-and-steel breathing rig with a cage of polished tubes over the mouth.",
+    ),
+    "grin": dict(
+        fn=mask_grin,
+        title="Painted Grin",
+        tags=["scary", "funny", "villain"],
+        description="A pale greasepaint face with a huge smeared red grin running up both scarred cheeks.",
+    ),
+    "breather": dict(
+        fn=mask_breather,
+        title="Bone Breather",
+        tags=["scary", "villain"],
+        description="A bone-white breathing mask baring a row of skeletal teeth, fed by two ribbed hoses.",
+    ),
+    "cat": dict(
+        fn=mask_cat,
+        title="Kitty Muzzle",
+        tags=["cute", "animal"],
+        description="A fluffy ginger-and-white cat muzzle with a pink nose, whiskers and a tiny tongue.",
+    ),
+    "bear": dict(
+        fn=mask_bear,
+        title="Bear Snout",
+        tags=["cute", "animal"],
+        description="A plush brown bear snout with a big glossy black nose.",
+    ),
+    "skull": dict(
+        fn=mask_skull,
+        title="Skull Jaw",
+        tags=["scary"],
+        description="A cracked, stained bone jaw with a full set of teeth, mounted on black knit.",
+    ),
+    "oni": dict(
+        fn=mask_oni,
+        title="Oni Menpo",
+        tags=["scary", "japanese"],
+        description="A red-lacquered samurai half mask with a snarling mouth, gilded teeth, fangs "
+        "and a horsehair moustache.",
+    ),
+    "dragon": dict(
+        fn=mask_dragon,
+        title="Dragon Snout",
+        tags=["scary", "fantasy"],
+        description="A teal-scaled dragon snout with flared nostrils, ivory fangs and horned cheek frills.",
+    ),
+    "duck": dict(
+        fn=mask_duck,
+        title="Duck Bill",
+        tags=["funny", "animal", "cute"],
+        description="A fluffy yellow duckling face with a big glossy orange bill.",
+    ),
 }
 
 
@@ -1968,18 +2520,22 @@ def draw_one(name, art_dir=ART_DIR):
 def write_catalog(path=CATALOG):
     cat = {"version": 1, "size": [W, H], "masks": []}
     for name, spec in MASKS.items():
-        cat["masks"].append({
-            "name": name,
-            "title": spec["title"],
-            "tags": spec["tags"],
-            "file": f"art/{name}.png",
-            "anchors": anchors_px(spec.get("anchors")),
-            "description": spec["description"],
-        })
+        cat["masks"].append(
+            {
+                "name": name,
+                "title": spec["title"],
+                "tags": spec["tags"],
+                "file": f"art/{name}.png",
+                "anchors": anchors_px(spec.get("anchors")),
+                "description": spec["description"],
+            }
+        )
     txt = json.dumps(cat, indent=2)
     # keep [x, y] pairs on one line
     txt = re.sub(r"\[\s+(-?[\d.]+),\s+(-?[\d.]+)\s+\]", r"[\1, \2]", txt)
-    txt = re.sub(r'\[\s+("[^"\]]*"(?:,\s+"[^"\]]*")*)\s+\]', lambda mo: "[" + re.sub(r",\s+", ", ", mo.group(1)) + "]", txt)
+    txt = re.sub(
+        r'\[\s+("[^"\]]*"(?:,\s+"[^"\]]*")*)\s+\]', lambda mo: "[" + re.sub(r",\s+", ", ", mo.group(1)) + "]", txt
+    )
     path.write_text(txt + "\n")
 
 
@@ -1992,6 +2548,7 @@ def draw(names, jobs, art_dir=ART_DIR, catalog=CATALOG):
     work = [(n, art_dir) for n in names]
     if jobs > 1 and len(names) > 1:
         import multiprocessing as mp
+
         with mp.get_context("spawn" if sys.platform == "win32" else "fork").Pool(min(jobs, len(names))) as pool:
             for name, dt in pool.imap_unordered(_draw_into, work):
                 print(f"  {name:12s} {dt:5.1f}s", flush=True)

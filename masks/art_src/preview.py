@@ -10,6 +10,7 @@ Writes
   <out>/on_face_<name>.png  the same, one full image per mask
 and prints the coverage check, exiting 1 if the contract is broken.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ from masks.catalog import coverage_polygon
 HERE = Path(__file__).resolve().parent.parent  # masks/: catalog.json and art/
 CATALOG = HERE / "catalog.json"
 
-AA_BAND = 4.0 / D     # polygon pixels this close to an eye circle are the AA band
+AA_BAND = 4.0 / D  # polygon pixels this close to an eye circle are the AA band
 BORDER = 12
 
 
@@ -48,7 +49,7 @@ def point_in_poly(X, Y, poly):
         cond = (y1 > Y) != (y2 > Y)
         with np.errstate(divide="ignore", invalid="ignore"):
             xint = x1 + (Y - y1) * (x2 - x1) / (y2 - y1)
-        inside ^= cond & (X < xint)
+        inside ^= cond & (xint > X)
     return inside
 
 
@@ -72,7 +73,7 @@ def check(cat, verbose=True, coverage_wins=False, names=None):
         de = np.minimum(np.hypot(X + 0.5, Y), np.hypot(X - 0.5, Y))
         eyes = de <= EYE_R
         conflict = poly & (de <= EYE_R + AA_BAND)
-        if coverage_wins:              # polygon must be opaque everywhere; eyes only cleared outside it
+        if coverage_wins:  # polygon must be opaque everywhere; eyes only cleared outside it
             need = poly
             eyes = eyes & ~_near(poly, 4)
         else:
@@ -88,21 +89,37 @@ def check(cat, verbose=True, coverage_wins=False, names=None):
         max_border = float(a[border].max())
         rgb0 = bool(np.all(np.asarray(im)[..., :3][a == 0] == 0))
         size = (HERE / m["file"]).stat().st_size
-        good = (min_cov >= 0.98 and max_eye == 0 and max_high == 0 and max_border == 0
-                and rgb0 and (w, h) == tuple(cat["size"]))
+        good = (
+            min_cov >= 0.98
+            and max_eye == 0
+            and max_high == 0
+            and max_border == 0
+            and rgb0
+            and (w, h) == tuple(cat["size"])
+        )
         ok &= good
-        rows.append((m["name"], min_cov, min_cov_all, int(conflict.sum()), max_eye, max_high,
-                     max_border, rgb0, size, good))
+        rows.append(
+            (m["name"], min_cov, min_cov_all, int(conflict.sum()), max_eye, max_high, max_border, rgb0, size, good)
+        )
     if verbose:
-        print(f"{'mask':11s} {'minA(poly-eyeAA)':>16s} {'minA(poly)':>10s} {'conflict px':>11s} "
-              f"{'maxA(eyes)':>10s} {'maxA(y<-.1)':>11s} {'maxA(border)':>12s} {'rgb0':>5s} {'KB':>6s}")
+        print(
+            f"{'mask':11s} {'minA(poly-eyeAA)':>16s} {'minA(poly)':>10s} {'conflict px':>11s} "
+            f"{'maxA(eyes)':>10s} {'maxA(y<-.1)':>11s} {'maxA(border)':>12s} {'rgb0':>5s} {'KB':>6s}"
+        )
         for r in rows:
-            print(f"{r[0]:11s} {r[1]:16.3f} {r[2]:10.3f} {r[3]:11d} {r[4]:10.3f} {r[5]:11.3f} "
-                  f"{r[6]:12.3f} {str(r[7]):>5s} {r[8] / 1024:6.0f}  {'OK' if r[9] else 'FAIL'}")
-        print("note: 'conflict px' = pixels of the coverage polygon that lie inside an eye circle "
-              "(r=0.28 d) or its 4 px AA band; the two rules contradict there and "
-              + ("coverage wins (eye circles checked outside the polygon only)." if coverage_wins
-                 else "eye clearance wins (minA(poly-eyeAA) is the checked number)."))
+            print(
+                f"{r[0]:11s} {r[1]:16.3f} {r[2]:10.3f} {r[3]:11d} {r[4]:10.3f} {r[5]:11.3f} "
+                f"{r[6]:12.3f} {str(r[7]):>5s} {r[8] / 1024:6.0f}  {'OK' if r[9] else 'FAIL'}"
+            )
+        print(
+            "note: 'conflict px' = pixels of the coverage polygon that lie inside an eye circle "
+            "(r=0.28 d) or its 4 px AA band; the two rules contradict there and "
+            + (
+                "coverage wins (eye circles checked outside the polygon only)."
+                if coverage_wins
+                else "eye clearance wins (minA(poly-eyeAA) is the checked number)."
+            )
+        )
     return ok
 
 
@@ -144,8 +161,9 @@ def gallery(cat, out, scale=0.5, names=None):
         bg.alpha_composite(im)
         x, y = (i % cols) * tw, (i // cols) * (th + pad)
         sheet.paste(bg.convert("RGB"), (x, y + pad))
-        ImageDraw.Draw(sheet).text((x + 8, y + 6), f"{m['name']}  ({', '.join(m['tags'])})",
-                                   fill=(235, 235, 235), font=f)
+        ImageDraw.Draw(sheet).text(
+            (x + 8, y + 6), f"{m['name']}  ({', '.join(m['tags'])})", fill=(235, 235, 235), font=f
+        )
     sheet.save(out / "gallery.png")
     return out / "gallery.png"
 
@@ -169,8 +187,7 @@ def place_on_face(face, mask_img, anchors, eyes, zoom=2):
     A = np.vstack([M, [0, 0, 1]])
     Ai = np.linalg.inv(A)
     # premultiply so the resampling does not produce dark fringes
-    warped = mask_img.convert("RGBA").transform(big.size, Image.AFFINE, tuple(Ai[:2].ravel()),
-                                                resample=Image.BICUBIC)
+    warped = mask_img.convert("RGBA").transform(big.size, Image.AFFINE, tuple(Ai[:2].ravel()), resample=Image.BICUBIC)
     big.alpha_composite(warped)
     return big.convert("RGB"), M
 
@@ -209,14 +226,22 @@ def on_face(cat, out, face_path, eyes, names=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("names", nargs="*")
-    ap.add_argument("--face", default="", help="a frontal face photo for a quick similarity-placed preview "
-                    "(the fitted, lit version is `maskalbum masks --gallery`)")
-    ap.add_argument("--eyes", default="200.7,101.9,245.2,99.5",
-                    help="left and right eye centre in the face photo: x1,y1,x2,y2")
+    ap.add_argument(
+        "--face",
+        default="",
+        help="a frontal face photo for a quick similarity-placed preview "
+        "(the fitted, lit version is `maskalbum masks --gallery`)",
+    )
+    ap.add_argument(
+        "--eyes", default="200.7,101.9,245.2,99.5", help="left and right eye centre in the face photo: x1,y1,x2,y2"
+    )
     ap.add_argument("--out", default="bench/out/maskart")
     ap.add_argument("--check-only", action="store_true")
-    ap.add_argument("--coverage-wins", action="store_true",
-                    help="check the art drawn with `masks.art_src.draw --coverage-wins` (polygon beats eye circles)")
+    ap.add_argument(
+        "--coverage-wins",
+        action="store_true",
+        help="check the art drawn with `masks.art_src.draw --coverage-wins` (polygon beats eye circles)",
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
