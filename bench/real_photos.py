@@ -1,6 +1,6 @@
 """How maskalbum does on real, labelled photos: runs the real CLI, then matches its faces.csv to the labels.
 
-    python bench/real_photos.py DIR [--out OUT] [--limit N] [--json FILE] [--reuse] [-- extra run args]
+    python -m bench.real_photos DIR [--out OUT] [--limit N] [--json FILE] [--reuse] [-- extra run args]
 
 DIR holds ``images/NNN.jpg`` (or .jpeg, .png) and ``labels/NNN.txt`` (YOLO: ``class cx cy w h``
 relative to the photo; class 1 = a face wearing a mask, class 0 = a bare face),
@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> None:
         results = evaluate(args.dir, args.out, photos)
         summary = summarise(results, wall)
     summary["command"] = (
-        "python bench/real_photos.py "
+        "python -m bench.real_photos "
         + " ".join(sys.argv[1:] if argv is None else argv)
         + (" -- " + " ".join(extra) if extra else "")
     )
