@@ -487,6 +487,11 @@ def run_album(
         except StorageError as exc:
             kept = _write_partial(dest, layout, finished)
             raise StorageError(f"{exc}. {kept}") from exc
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM to the whole group): a worker killed mid-write leaves
+            # its temp file (an image or a thumbnail); none is a valid output, and we hold the lock.
+            dest.remove_stale_temp_files()
+            raise
         # The local run is one shard; remove shards from an earlier, differently-sized run.
         for key in list(dest.list(layout.shards)):
             dest.delete(key)

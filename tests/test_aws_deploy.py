@@ -225,7 +225,8 @@ def test_submit_with_no_flag_then_status_download_cancel_by_id(account, deployed
     status = json.loads(out)
     assert status["state"] == "done"
     photos = sum(1 for p in ALBUM.rglob("*") if p.suffix.lower() in (".jpg", ".png", ".heic"))
-    assert status["summary"]["photos"] == photos + 1  # and notes.txt, skipped
+    assert status["summary"]["photos"] == photos
+    assert status["summary"]["files"] == photos + 1  # and notes.txt, skipped
 
     code, out, text = cli("download", album_id, "--dest", str(tmp_path), "--extract")
     assert code == 0, text

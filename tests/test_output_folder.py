@@ -165,7 +165,9 @@ def test_a_full_disk_mid_run_keeps_the_rows_so_far_and_resumes(tmp_path: Path):
     for i in range(6):
         (album / f"p{i}.png").write_bytes(_noise_png(i))
     size = (album / "p0.png").stat().st_size
-    with tmpfs(tmp_path / "small", f"size={int(size * 2.6) // 4096 * 4096 + 4096}") as small:
+    # Room for two photos (+ their ~25 KB thumbnails and records), not a third: the disk fills mid-run.
+    room = int(size * 2.6) + 2 * 32768
+    with tmpfs(tmp_path / "small", f"size={room // 4096 * 4096 + 4096}") as small:
         out = small / "out"
         result = _run(album, out)
         assert result.exit_code == 3, result.output
@@ -184,14 +186,16 @@ def test_a_full_disk_mid_run_keeps_the_rows_so_far_and_resumes(tmp_path: Path):
 
 
 def test_an_injected_write_error_is_a_clear_message(album: Path, tmp_path: Path, monkeypatch):
-    # The same path without root: the disk "fills" on the third file written.
-    writes = {"n": 0}
+    # The same path without root: the disk "fills" on the third image written (the lock, the
+    # thumbnails and the records written before it go through).
+    images = {"n": 0}
     real_fsync = os.fsync
 
     def failing_fsync(fd):
-        writes["n"] += 1
-        if writes["n"] == 6:  # the lock file, two images and their records, then the third image
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if "/images/" in os.readlink(f"/proc/self/fd/{fd}"):
+            images["n"] += 1
+            if images["n"] == 3:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
