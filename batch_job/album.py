@@ -240,13 +240,19 @@ def fold(name: str) -> str:
 
 
 _NOT_ON_WINDOWS = set('\\:*?"<>|')
+# Device names Windows will not create as a file or folder, whatever the extension ("CON.jpg",
+# "aux.tar.png"): such a file in an extracted zip is silently lost there.
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul"} | {f"{p}{n}" for p in ("com", "lpt") for n in "123456789"}
 
 
 def _safe(key: str) -> str:
     # Control characters (a newline in a name) and \ : * ? " < > | are legal on
     # Linux only; a zip with them loses files when extracted on Windows.
-    return unicodedata.normalize(
+    clean = unicodedata.normalize(
         "NFC", "".join("_" if c in _NOT_ON_WINDOWS or unicodedata.category(c) == "Cc" else c for c in key)
+    )
+    return "/".join(
+        "_" + p if p.split(".")[0].rstrip(" ").casefold() in _WINDOWS_DEVICES else p for p in clean.split("/")
     )
 
 

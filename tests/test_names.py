@@ -142,6 +142,24 @@ def test_case_twins_get_names_that_survive_macos_and_windows(tmp_path: Path):
     assert len({(out / "images" / o).read_bytes() for o in rows["output"]}) == 6
 
 
+def test_windows_device_names_get_names_windows_can_write(tmp_path: Path):
+    album = tmp_path / "album"
+    album.mkdir()
+    names = ("CON.png", "aux/nul.png", "com1.tar.png", "console.png", "_CON.png")
+    for i, name in enumerate(names):
+        _write(album, name, _picture(i))
+    out = tmp_path / "out"
+    assert _run(album, out).exit_code == 0
+    rows = _manifest(out).set_index("path")
+    assert rows.loc["CON.png", "output"] != "CON.png" and rows.loc["aux/nul.png", "output"] == "_aux/_nul.png"
+    assert rows.loc["com1.tar.png", "output"] == "_com1.tar.png" and rows.loc["console.png", "output"] == "console.png"
+    devices = {"con", "prn", "aux", "nul", "com1", "lpt1"}
+    for output in rows["output"]:
+        assert not any(part.split(".")[0].casefold() in devices for part in output.split("/")), output
+    _assert_outputs_unique(out)
+    assert len({(out / "images" / o).read_bytes() for o in rows["output"]}) == len(names)  # none lost
+
+
 @pytest.fixture(scope="module")
 def masked_heic() -> bytes:
     jpeg = scene_jpeg([PersonSpec(180, asset=0)], size=(640, 480), seed=11)
