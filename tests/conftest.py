@@ -25,14 +25,29 @@ ROOT = Path(__file__).resolve().parent.parent
 #   slow    - left out of the inner loop, `pytest -m "not slow"` (README: Development): every aws
 #             module (they wait on moto's server, real HTTP and retries: the four smallest took 30 s
 #             for 12 s of CPU), the modules below, and single tests that take over ~2.5 s of CPU
-#             (each test's CPU time measured once; the inner loop's 128 tests took 48 s of CPU)
+#             (measured once each; on an idle machine the inner loop took 119 s wall before the whole-album
+#             modules above joined SLOW_MODULES)
 #   network - skipped, with the reason, when the package index cannot be reached (CI reaches it)
-SLOW_MODULES = {"test_art", "test_packaging"}
+SLOW_MODULES = {
+    "test_art",
+    "test_packaging",
+    # Real processes, signals, locks, tmpfs mounts and a headless browser: the whole-album paths.
+    "test_reliability",
+    "test_output_folder",
+    "test_gallery_browser",
+    "test_run_inputs",
+    "test_names",
+    # Many rendered faces or a hypothesis budget each.
+    "test_fuzz",
+    "test_cover",
+    "test_wearing_real",
+}
 SLOW_TESTS = {
     "test_detect_wearing": {
         "test_wearing_precision_and_recall_on_a_labelled_set",  # 18 s
         "test_many_hints_fall_back_to_one_fine_pass",  # 5 s
         "test_a_face_too_small_for_the_survey_is_found_in_a_window",  # 3.6 s
+        "test_pose_signs_follow_rekognition",  # 1.9 s
     },
     "test_inputs": {"test_thirty_faces_in_one_photo"},  # 10 s
     "test_run": {  # worker processes, signals, a second run
@@ -40,8 +55,11 @@ SLOW_TESTS = {
         "test_killed_run_resumes_without_half_files_or_duplicates",
         "test_workers_die_with_a_killed_parent",
         "test_rerun_reuses_finished_photos_and_is_byte_identical",
+        "test_changed_photo_is_redone",
     },
     "test_catalog": {"test_masks_command_lists_and_renders_gallery"},  # renders every mask
+    "test_fit": {"test_mask_follows_the_light_on_the_face"},  # 1.9 s
+    "test_robust": {"test_a_face_window_at_the_photo_edge_does_not_lose_the_photo"},  # a 2050 px detection
 }
 
 
