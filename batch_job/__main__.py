@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         log.error("AWS: %s", exc)
         return EXIT_STORAGE
-    except Exception:
+    except Exception:  # the last word of a container: log it in full, exit non-retryable
         log.exception("unexpected failure")
         return EXIT_BUG
 

@@ -43,7 +43,7 @@ class StorageError(MaskalbumError):
     """Reading or writing album data failed."""
 
 
-class ServiceUnavailable(BaseException):
+class ServiceUnavailable(BaseException):  # named for what it says, like CancelledError
     """A service the detector needs stayed unavailable (throttled, unreachable, refused) after every retry.
 
     A BaseException on purpose, as asyncio.CancelledError is: the pipeline turns

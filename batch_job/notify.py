@@ -57,7 +57,7 @@ def notify_album(
         return "skipped: no recipient"
     try:
         return _notify(summary, settings, dest, layout, album_id, source, client)
-    except Exception as exc:
+    except Exception as exc:  # the contract: a notification never fails the album; logged in full
         log.exception("LINE notification failed unexpectedly")
         return f"failed: internal error: {type(exc).__name__}"
 
@@ -104,7 +104,7 @@ def _notify(summary, settings, dest, layout, album_id, source, client) -> str:
         client = LineClient.from_settings(settings, token)
     try:
         links, text_only = _album_links(settings, dest, layout, source)
-    except Exception as exc:
+    except Exception as exc:  # a broken preview must not cost the user the text message
         log.exception("cannot build the album's links")
         links, text_only = AlbumLinks(), f"cannot build links: {type(exc).__name__}: {exc}"
     messages = [TextMessage(text=summary_text(summary, album_id, links))]

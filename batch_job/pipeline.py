@@ -191,7 +191,7 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
         return PhotoResult(
             row("error", "out of memory on this photo (lower --workers or --max-pixels)", width=width, height=height)
         )
-    except Exception as exc:
+    except Exception as exc:  # one photo's bug must not take the album down; logged in full
         log.exception("unexpected failure on %s", key)
         return PhotoResult(row("error", f"internal error: {type(exc).__name__}: {exc}", width=width, height=height))
 
@@ -221,7 +221,7 @@ def _decide(index: int, face: Face, photo: Photo, ctx: Context, sha: str) -> _De
     """What to do with one face. A failure here is this face's row, never the photo's."""
     try:
         wearing = assess(*view(photo, face), face)
-    except Exception as exc:
+    except Exception as exc:  # one face's wearing check must not lose the photo; logged in full
         log.exception("wearing check failed on face %d", index)
         return _Decision(
             index, face, False, 0.0, "not_fitted", None, f"wearing check failed: {type(exc).__name__}: {exc}"

@@ -261,7 +261,7 @@ class FakeRekognition:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_POST(self) -> None:
+            def do_POST(self) -> None:  # http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 target = self.headers.get("X-Amz-Target", "")
                 if target != "RekognitionService.DetectFaces":

@@ -172,7 +172,7 @@ def handle_event(event: object, bot: Bot) -> None:
         else:
             log.info("ignoring %s event", kind)
             return
-    except Exception:
+    except Exception:  # one event's bug must not drop the others; logged in full
         log.exception("failed on a %s event", kind)
         reply = [TextMessage(text=SORRY)]
     if not token:

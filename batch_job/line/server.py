@@ -43,7 +43,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
         server_version = "maskalbum-line"
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # http.server's naming
             try:
                 length = int(self.headers.get("Content-Length", ""))
             except ValueError:
@@ -92,7 +92,7 @@ def make_server(bot: Bot, host: str = "127.0.0.1", port: int = 0, workers: int =
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args) -> None:
+        def log_message(self, format: str, *args) -> None:  # the base class's signature
             log.info("%s %s", self.address_string(), format % args)
 
     return BotServer((host, port), Handler, executor)
