@@ -24,7 +24,6 @@ import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,6 @@ from PIL import Image, ImageDraw
 
 from batch_job.detect.base import SURVEY_LONG_SIDE, ImageSource
 from batch_job.detect.face import Face
-from batch_job.errors import DetectorError
 from batch_job.fit import anchor_targets, frame_of
 from masks.catalog import ANCHOR_INDEX as _A
 
@@ -243,23 +241,12 @@ MODEL_NAME = "wearing.onnx"
 
 @lru_cache(maxsize=1)
 def _classifier():
-    import onnxruntime as ort
+    from batch_job.detect.local import onnx_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
     # Benchmarks only: bench/real_photos.py --folds runs each held-out fold with the
     # model fitted without it, so no figure comes from photos the model saw.
     override = os.environ.get("MASKALBUM_BENCH_WEARING_MODEL")
-    if override:
-        data = Path(override).read_bytes()
-    else:
-        data = resources.files("batch_job.detect.models").joinpath(MODEL_NAME).read_bytes()
-    try:
-        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise DetectorError(f"cannot load model {MODEL_NAME}: {exc}") from exc
+    session = onnx_session(MODEL_NAME, 1, Path(override).read_bytes() if override else None)
     return session, session.get_inputs()[0].name
 
 
