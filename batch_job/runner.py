@@ -28,7 +28,7 @@ import pandas as pd
 from batch_job.album import Entry, OutputNames, scan
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
-from batch_job.gallery import THUMBS, thumb_files, write_gallery
+from batch_job.gallery import THUMBS, thumb_files, thumb_keys, write_gallery
 from batch_job.lock import hold
 from batch_job.pipeline import FACES_COLUMNS, MANIFEST_COLUMNS, Context, PhotoResult, PhotoRow, process_photo
 from batch_job.settings import Settings
@@ -605,9 +605,14 @@ def remove_orphans(dest: LocalStorage, layout: Layout, entries: list[Entry], out
     for key in list(dest.list(layout.records)):
         if key not in records:
             dest.delete(key)
+    # Their thumbnails too (the page never shows them; a folder copied elsewhere should not carry them).
+    thumbs = {k for out in outputs for k in thumb_keys(out, layout.root + THUMBS)}
+    for key in list(dest.list(layout.root + THUMBS)):
+        if key not in thumbs:
+            dest.delete(key)
     # Folders emptied by the removals go too (deepest first).
-    images = dest.root / layout.images
-    for folder in sorted((p for p in images.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
+    for top in (dest.root / layout.images, dest.root / layout.root / THUMBS):
+        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return removed

@@ -131,6 +131,7 @@ def test_outputs_of_removed_photos_leave_images_and_the_zip(tmp_path: Path):
         "faces.csv", "gallery-data.js", "images/keep.png", "index.html", "manifest.csv"
     ]  # fmt: skip
     assert not [n for n in names if "gone" in n]  # nor the removed photos' thumbnails
+    assert not [p for p in (out / "thumbs").rglob("*") if "gone" in p.name]  # on disk either
     assert len(list((out / ".maskalbum/records").glob("*.json"))) == 1
     again = json.loads(runner.invoke(app, ["run", str(album), "--out", str(out), "--workers", "1", "--json"]).stdout)
     assert again["orphans_removed"] == 0 and again["resumed"] == 1
