@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -16,8 +17,9 @@ from batch_job.composite import blend_mask, estimate_blur, face_region_map, leve
 from batch_job.cover import worn_mask_reach
 from batch_job.detect.face import Face
 from batch_job.errors import FaceError
+from batch_job.stages import timed
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, face_to_fit, fit_problem, fit_template, frame_of
-from batch_job.warp import Mesh, minification, warp_image
+from batch_job.warp import Mesh, minification, warp_pixels
 from masks.catalog import ANCHOR_INDEX as _IDX
 from masks.catalog import MaskTemplate
 
@@ -94,29 +96,31 @@ def paint(canvas: Image.Image, jobs: list[PaintJob], keep_alpha: bool = False) -
 
 def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     w, h = canvas.size
-    face = face_to_fit(job.face)
-    problem = fit_problem(face)
-    if problem:
-        raise FaceError(problem)
-    targets = anchor_targets(face, overshoot=0.0, turn_push=False)
-    # The eyes and brows, read once before this face is painted: they tell the
-    # photo's focus and which side the light comes from.
-    band, origin, axis = _eye_band(canvas, targets)
-    luma = _luma(band)
-    mirror = luma.size and lit_from_right(luma, axis, origin)
-    template = job.template.mirrored() if mirror else job.template
-    overshoot = None if job.wears_mask else BARE_CHIN_OVERSHOOT
-    fit = fit_template(template, face, overshoot)
-    face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
-    # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
-    # detail and the triangles' edges are area-averaged instead of aliased.
-    ss = SUPERSAMPLE if face_width < SUPERSAMPLE_BELOW_PX[0] else (2 if face_width < SUPERSAMPLE_BELOW_PX[1] else 1)
-    level, k = _level(template, fit.scale * ss)
+    with timed("paint.fit"):
+        face = face_to_fit(job.face)
+        problem = fit_problem(face)
+        if problem:
+            raise FaceError(problem)
+        targets = anchor_targets(face, overshoot=0.0, turn_push=False)
+        # The eyes and brows, read once before this face is painted: they tell the
+        # photo's focus and which side the light comes from.
+        band, origin, axis = _eye_band(canvas, targets)
+        luma = _luma(band)
+        mirror = luma.size and lit_from_right(luma, axis, origin)
+        template = job.template.mirrored() if mirror else job.template
+        overshoot = None if job.wears_mask else BARE_CHIN_OVERSHOOT
+        fit = fit_template(template, face, overshoot)
+        face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
+        # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
+        # detail and the triangles' edges are area-averaged instead of aliased.
+        ss = SUPERSAMPLE if face_width < SUPERSAMPLE_BELOW_PX[0] else (2 if face_width < SUPERSAMPLE_BELOW_PX[1] else 1)
+        level, k = _level(template, fit.scale * ss)
     if job.wears_mask:
-        # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
-        reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, (level, k), face.box)
-        if reach is not None and reach.extended:
-            fit = fit_template(template, face, overshoot, offsets=reach.offsets)
+        with timed("paint.reach"):
+            # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
+            reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, (level, k), face.box)
+            if reach is not None and reach.extended:
+                fit = fit_template(template, face, overshoot, offsets=reach.offsets)
     x0, y0, x1, y1 = fit.box
     box_w = max(face.box.w, face.box.h, 1.0)
     if (x1 - x0) > MAX_FIT_PER_BOX * box_w or (y1 - y0) > MAX_FIT_PER_BOX * box_w:
@@ -127,20 +131,26 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
     if cx1 <= cx0 or cy1 <= cy0:
         raise FaceError("the fitted mask falls outside the photo")
     box = (cx0, cy0, cx1, cy1)
-    # The reach moves only the outline, not the eyes: the face's scale and level stay.
-    mesh = Mesh(fit.mesh.src * k, fit.mesh.dst * ss, fit.mesh.triangles)
-    finer, pick = _finer_levels(level, mesh)
-    art = warp_image(level, mesh, (cx0 * ss, cy0 * ss, cx1 * ss, cy1 * ss), finer, pick)
-    if ss > 1:
-        art = art.reduce(ss)
-    # Soften the 8-bit art where it is still 8-bit (Pillow's blur in C), then go to float once.
-    art_px = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
-    window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
-    outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
-    region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
+    with timed("paint.warp"):
+        # The reach moves only the outline, not the eyes: the face's scale and level stay.
+        mesh = Mesh(fit.mesh.src * k, fit.mesh.dst * ss, fit.mesh.triangles)
+        finer, pick = _finer_levels(level, mesh)
+        art = warp_pixels(level, mesh, (cx0 * ss, cy0 * ss, cx1 * ss, cy1 * ss), finer, pick)
+        if ss > 1:
+            # An exact ss x ss box average (the window is a whole number of ss-blocks), as Pillow's reduce.
+            art = cv2.resize(art, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)
+    with timed("paint.focus"):
+        # Soften the 8-bit art where it is still 8-bit, then go to float once.
+        art_px = soften(art, face_width, estimate_blur(luma) if luma.size else 0.0)
+    with timed("paint.blend"):
+        window = np.asarray(canvas.crop(box)).astype(np.float32) * np.float32(1 / 255)
+        outline = np.array([targets[_IDX[n]] for n in (*_FACE_OUTLINE, "eye_right", "eye_left")])
+        region = face_region_map(window.shape[:2], outline, (cx0, cy0), grow=fit.eye_distance * 0.25)
     rng = np.random.default_rng(job.seed)
     out, alpha = blend_mask(window, art_px, region, face_width=face_width, rng=rng)
-    canvas.paste(Image.fromarray(np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB"), box[:2])
+    with timed("paint.blend"):
+        # cv2.convertScaleAbs rounds and saturates to 8 bits; blend_mask's output is 0..1, so the abs is a no-op.
+        canvas.paste(Image.fromarray(cv2.convertScaleAbs(out, alpha=255.0), "RGB"), box[:2])
     return Painted(box, alpha if keep_alpha else np.zeros((0, 0), np.float32))
 
 
@@ -166,11 +176,27 @@ def _finer_levels(level: Image.Image, mesh: Mesh) -> tuple[list[tuple[Image.Imag
     for i in np.nonzero(squeeze > MAX_SQUEEZE)[0]:
         factor = 2 ** int(np.ceil(np.log2(squeeze[i] / 2)))
         if factor not in index:
-            reduced = level.reduce(factor)
-            finer.append((reduced, reduced.width / level.width))
+            finer.append(_reduced(level, factor))
             index[factor] = len(finer)
         pick[i] = index[factor]
     return finer, pick
+
+
+# Reduced copies of the cached levels, kept with the level they came from (a profile photo
+# set paints the same level's far side again and again; a reduce was 1-3 ms a face).
+_REDUCED: dict[tuple[int, int], tuple[Image.Image, Image.Image, float]] = {}
+_REDUCED_MAX = 16
+
+
+def _reduced(level: Image.Image, factor: int) -> tuple[Image.Image, float]:
+    key = (id(level), factor)
+    hit = _REDUCED.get(key)
+    if hit is None or hit[0] is not level:  # the id of a level the cache has since dropped
+        if len(_REDUCED) >= _REDUCED_MAX:
+            _REDUCED.pop(next(iter(_REDUCED)))
+        reduced = level.reduce(factor)
+        hit = _REDUCED[key] = (level, reduced, reduced.width / level.width)
+    return hit[1], hit[2]
 
 
 def _eye_band(canvas: Image.Image, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,17 +1,27 @@
-"""Piecewise-affine warping: map an RGBA image through a triangle mesh. Pure numpy + Pillow, no I/O.
+"""Piecewise-affine warping: map an RGBA image through a triangle mesh. Pure numpy + Pillow + OpenCV, no I/O.
 
 Each output pixel finds the triangle it lies in (a triangle-index raster drawn
 with Pillow), maps back through that triangle's affine transform into the
-source and samples it bilinearly. Neighbouring triangles share their edges'
-transforms, so the result is continuous: no seams along triangle edges.
+source and samples it bilinearly (one ``cv2.remap`` for the whole window).
+Neighbouring triangles share their edges' transforms, so the result is
+continuous: no seams along triangle edges.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
+
+# The album runs one worker process per core: OpenCV's own thread pool would only fight them
+# for the same cores (and measured no faster per face on 2 busy cores).
+cv2.setNumThreads(1)
+# Where a pixel outside every triangle reads from: so far outside the source that it samples 0.
+_OUTSIDE = -1.0e5
+# cv2.remap takes at most 4 channels at a time.
+_REMAP_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,7 @@ def warp(source: np.ndarray, mesh: Mesh, out_box: tuple[int, int, int, int]) -> 
     ``out_box`` = (x0, y0, x1, y1) of the output window in target pixels; the
     result has shape (y1 - y0, x1 - x0, C) and is zero outside every triangle.
     Target pixel centres are at integer + 0.5, as Pillow and the detectors use.
+    Bilinear, zero outside the source (a sample half a pixel out reads half the edge pixel).
     """
     x0, y0, x1, y1 = out_box
     width, height = x1 - x0, y1 - y0
@@ -56,28 +67,53 @@ def warp(source: np.ndarray, mesh: Mesh, out_box: tuple[int, int, int, int]) -> 
     if width <= 0 or height <= 0:
         return np.zeros((max(height, 0), max(width, 0), channels), np.float32)
     mats, valid = _inverse_affines(mesh)
-    index = Image.new("I", (width, height), 0)
-    draw = ImageDraw.Draw(index)
-    dst = mesh.dst - np.array([x0, y0])
-    for i, tri in enumerate(mesh.triangles):
-        if valid[i]:
-            # Pillow fills pixels whose centres lie inside; the outline closes the
-            # half-pixel gaps between neighbours (both sides map the same there).
-            poly = [tuple(p) for p in (dst[tri] - 0.5)]
-            draw.polygon(poly, fill=i + 1, outline=i + 1)
-    idx = np.asarray(index, dtype=np.int32)
-    inside = idx > 0
-    out = np.zeros((height, width, channels), np.float32)
-    if not inside.any():
-        return out
-    ys, xs = np.nonzero(inside)
-    m = mats[idx[ys, xs] - 1]  # (P, 2, 3)
-    px = xs + x0 + 0.5
-    py = ys + y0 + 0.5
-    sx = m[:, 0, 0] * px + m[:, 0, 1] * py + m[:, 0, 2] - 0.5
-    sy = m[:, 1, 0] * px + m[:, 1, 1] * py + m[:, 1, 2] - 0.5
-    out[ys, xs] = sample_bilinear(source, sx, sy)
-    return out
+    idx = _index_raster(mesh, valid, out_box)
+    map_x, map_y = _maps(mats, idx, out_box)
+    source = np.ascontiguousarray(source, dtype=np.float32)
+    parts = [
+        _remap(np.ascontiguousarray(source[..., c : c + _REMAP_CHANNELS]), map_x, map_y)
+        for c in range(0, channels, _REMAP_CHANNELS)
+    ]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+
+
+def warp_pixels(
+    source: Image.Image | np.ndarray,
+    mesh: Mesh,
+    out_box: tuple[int, int, int, int],
+    finer: list[tuple[Image.Image, float]] | None = None,
+    pick: np.ndarray | None = None,
+) -> np.ndarray:
+    """The warp for 8-bit premultiplied "RGBa" art: an H x W x 4 uint8 array.
+
+    ``finer`` and ``pick`` let single triangles sample other copies of the art:
+    triangle i reads ``finer[pick[i] - 1]`` (an image and its scale relative to
+    ``source``) when ``pick[i] > 0``. A triangle squeezed far more than the rest
+    (the far cheek of a face in profile) reads a more reduced copy, so its art is
+    area-averaged instead of aliased into jagged stripes.
+
+    One remap per art copy over the whole window, each reading only its own
+    triangles: 8 bits per channel lose nothing visible on mask art, and this is
+    ~10x cheaper than a Pillow affine transform and stencil paste per triangle.
+    """
+    x0, y0, x1, y1 = out_box
+    width, height = max(0, x1 - x0), max(0, y1 - y0)
+    if width == 0 or height == 0:
+        return np.zeros((height, width, 4), np.uint8)
+    mats, valid = _inverse_affines(mesh)
+    idx = _index_raster(mesh, valid, out_box)
+    copies: list[tuple[Image.Image | np.ndarray, float]] = [(source, 1.0), *(finer or [])]
+    which = np.zeros(len(mats), np.int64) if pick is None or not finer else np.asarray(pick, np.int64)
+    out: np.ndarray | None = None
+    for level, (image, k) in enumerate(copies):
+        use = valid & (which == level)
+        if not use.any():
+            continue
+        map_x, map_y = _maps(mats, idx, out_box, k, use)
+        piece = _remap(np.asarray(image), map_x, map_y)
+        # The copies' triangles do not overlap (one index per pixel), so each pixel gets one nonzero term.
+        out = piece if out is None else cv2.add(out, piece)
+    return out if out is not None else np.zeros((height, width, 4), np.uint8)
 
 
 def warp_image(
@@ -87,48 +123,73 @@ def warp_image(
     finer: list[tuple[Image.Image, float]] | None = None,
     pick: np.ndarray | None = None,
 ) -> Image.Image:
-    """The same warp for an 8-bit premultiplied "RGBa" picture, done by Pillow in C.
+    """``warp_pixels`` as an "RGBa" image."""
+    px = warp_pixels(source, mesh, out_box, finer, pick)
+    return Image.frombytes("RGBa", (px.shape[1], px.shape[0]), px.tobytes())
 
-    Each triangle is one affine transform of its own bounding box, pasted
-    through the triangle's polygon; about 10x faster than the numpy path on
-    mask art, whose 8 bits per channel lose nothing visible.
 
-    ``finer`` and ``pick`` let single triangles sample other copies of the art:
-    triangle i reads ``finer[pick[i] - 1]`` (an image and its scale relative to
-    ``source``) when ``pick[i] > 0``. A triangle squeezed far more than the rest
-    (the far cheek of a face in profile) reads a more reduced copy, so its art is
-    area-averaged instead of aliased into jagged stripes.
+def _index_raster(mesh: Mesh, valid: np.ndarray, out_box: tuple[int, int, int, int]) -> np.ndarray:
+    """Per output pixel, 1 + the index of the triangle it lies in (0: none; a later triangle wins a shared edge).
+
+    8-bit when the mesh has under 256 triangles (every fitted mask mesh): cv2.LUT then reads
+    the per-triangle coefficients, 10x faster than numpy's gather.
     """
     x0, y0, x1, y1 = out_box
-    width, height = max(0, x1 - x0), max(0, y1 - y0)
-    out = Image.new("RGBa", (width, height), (0, 0, 0, 0))
-    if width == 0 or height == 0:
-        return out
-    mats, valid = _inverse_affines(mesh)
+    index = Image.new("L" if len(mesh.triangles) < 256 else "I", (x1 - x0, y1 - y0), 0)
+    draw = ImageDraw.Draw(index)
     dst = mesh.dst - np.array([x0, y0])
     for i, tri in enumerate(mesh.triangles):
-        if not valid[i]:
-            continue
-        image, m = source, mats[i]
-        if pick is not None and finer and pick[i] > 0:
-            image, k = finer[pick[i] - 1]
-            m = m * k
-        pts = dst[tri]
-        bx0, by0 = np.floor(pts.min(axis=0)).astype(int) - 1
-        bx1, by1 = np.ceil(pts.max(axis=0)).astype(int) + 1
-        bx0, by0, bx1, by1 = max(bx0, 0), max(by0, 0), min(bx1, width), min(by1, height)
-        if bx1 <= bx0 or by1 <= by0:
-            continue
-        # Pillow maps output point (u, v) of the piece to source (a u + b v + c, d u + e v + f),
-        # both in continuous coordinates (pixel centres at +0.5), as our meshes are.
-        ox, oy = bx0 + x0, by0 + y0
-        coeffs = (m[0, 0], m[0, 1], m[0, 0] * ox + m[0, 1] * oy + m[0, 2],
-                  m[1, 0], m[1, 1], m[1, 0] * ox + m[1, 1] * oy + m[1, 2])  # fmt: skip
-        piece = image.transform((bx1 - bx0, by1 - by0), Image.Transform.AFFINE, coeffs, Image.Resampling.BILINEAR)
-        stencil = Image.new("L", piece.size, 0)
-        ImageDraw.Draw(stencil).polygon([tuple(p) for p in (pts - [bx0, by0] - 0.5)], fill=255, outline=255)
-        out.paste(piece, (int(bx0), int(by0)), stencil)
-    return out
+        if valid[i]:
+            # Pillow fills pixels whose centres lie inside; the outline closes the
+            # half-pixel gaps between neighbours (both sides map the same there).
+            draw.polygon([tuple(p) for p in (dst[tri] - 0.5)], fill=i + 1, outline=i + 1)
+    return np.asarray(index)
+
+
+def _maps(
+    mats: np.ndarray,
+    idx: np.ndarray,
+    out_box: tuple[int, int, int, int],
+    k: float = 1.0,
+    use: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap's maps: per output pixel, the source pixel (index coordinates, scaled by ``k``) its triangle reads.
+
+    Pixels of no triangle, or of a triangle not in ``use``, read from far outside (zero).
+    """
+    x0, y0 = out_box[:2]
+    table = np.zeros((len(mats) + 1, 2, 3))
+    table[0, :, 2] = _OUTSIDE
+    on = np.ones(len(mats), bool) if use is None else use
+    m = mats[on] * k
+    # Target pixel (col, row) of the window has its centre at (x0 + col + 0.5, y0 + row + 0.5) and
+    # source pixel centres sit at +0.5: fold both offsets into the constant term, in float64.
+    table[1:][on, :, :2] = m[:, :, :2]
+    table[1:][on, :, 2] = m[:, :, 0] * (x0 + 0.5) + m[:, :, 1] * (y0 + 0.5) + m[:, :, 2] - 0.5
+    table[1:][~on, :, 2] = _OUTSIDE
+    coef = table.reshape(-1, 6).astype(np.float32)
+    if idx.dtype == np.uint8:
+        lut = np.zeros((256, 6), np.float32)
+        lut[: len(coef)] = coef
+        a, b, c, d, e, f = (cv2.LUT(idx, np.ascontiguousarray(lut[:, i])) for i in range(6))
+    else:
+        a, b, c, d, e, f = (np.take(np.ascontiguousarray(coef[:, i]), idx) for i in range(6))
+    cols = np.arange(idx.shape[1], dtype=np.float32)[None, :]
+    rows = np.arange(idx.shape[0], dtype=np.float32)[:, None]
+    a *= cols
+    a += c
+    b *= rows
+    a += b
+    d *= cols
+    d += f
+    e *= rows
+    d += e
+    return a, d
+
+
+def _remap(source: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
+    out = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return out if out.ndim == source.ndim else out[..., None]
 
 
 def sample_bilinear(source: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
