@@ -45,7 +45,7 @@ def estimate_lighting(
 ) -> Lighting:
     """Light falling on this face, from the photo around it (not the whole photo).
 
-    ``window`` is the photo (H x W x 3, 0..1) around the face; ``cover`` the
+    ``window`` is the photo (H x W x 3, 0..1 float or 8-bit) around the face; ``cover`` the
     fitted mask's alpha; ``face_region`` a boolean map of the face. A white or
     pale surgical mask is a near-perfect grey card: where one is under our mask
     we read brightness and colour temperature straight off it, and how the
@@ -59,6 +59,8 @@ def estimate_lighting(
     step = max(1, int(min(window.shape[:2]) // 160))
     full_shape = window.shape[:2]
     window = np.ascontiguousarray(window[::step, ::step])
+    if window.dtype == np.uint8:
+        window = window.astype(np.float32) * np.float32(1 / 255)
     cover, face_region = cover[::step, ::step], face_region[::step, ::step]
     face_width /= step
     luma_map = luma(window)
@@ -106,11 +108,12 @@ def blur_map(channel: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def noise_level(window: np.ndarray) -> float:
-    """Sensor/JPEG grain of the photo here: robust std of a fine high-pass (0..1 units)."""
+    """Sensor/JPEG grain of the photo (0..1 float or 8-bit) here: robust std of a fine high-pass (0..1 units)."""
     h, w = window.shape[:2]
     # A central 256 px patch has plenty of samples for a median; grain is per pixel, so no reduction.
     y0, x0 = max(0, h // 2 - 128), max(0, w // 2 - 128)
-    grey = luma(window[y0 : y0 + 256, x0 : x0 + 256])
+    patch = window[y0 : y0 + 256, x0 : x0 + 256]
+    grey = luma(patch.astype(np.float32) * np.float32(1 / 255) if patch.dtype == np.uint8 else patch)
     if min(grey.shape) < 8:
         return 0.0
     hp = grey[1:-1, 1:-1] * 4 - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
@@ -156,9 +159,10 @@ def estimate_blur(grey: np.ndarray) -> float:
     """
     if min(grey.shape) < 6:
         return 0.0
-    gy, gx = np.gradient(grey.astype(np.float64))
+    gy, gx = np.gradient(grey.astype(np.float32))
     peak = float(np.percentile(np.hypot(gx, gy), 99))
-    contrast = float(np.percentile(grey, 97) - np.percentile(grey, 3))
+    lo, hi = np.percentile(grey, [3, 97])
+    contrast = float(hi - lo)
     if contrast < 0.08 or peak < 1e-4:
         return 0.0  # a flat patch says nothing about focus
     return max(0.0, contrast / (peak * math.sqrt(2 * math.pi)) - SHARP_READING)
@@ -183,7 +187,7 @@ def level_feather(face_width_at_level: float) -> float:
 
 def soften(art: Image.Image | np.ndarray, face_width: float, photo_blur: float = 0.0) -> np.ndarray:
     """Match the photo's focus on the warped 8-bit premultiplied art (already
-    feathered, see level_feather); float RGBA out.
+    feathered, see level_feather); 8-bit RGBA out (blend_mask goes to float).
 
     ``photo_blur`` is the photo's own softness around the face (estimate_blur):
     a crisp mask on a soft face is the first thing that looks pasted on.
@@ -203,7 +207,7 @@ def soften(art: Image.Image | np.ndarray, face_width: float, photo_blur: float =
             small = cv2.resize(art, (-(-w // f), -(-h // f)), interpolation=cv2.INTER_AREA)
             small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REPLICATE)
             art = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    return art.astype(np.float32) * np.float32(1 / 255)  # 2x faster than asarray(dtype=) / 255
+    return art
 
 
 def blend_mask(
@@ -213,26 +217,28 @@ def blend_mask(
     face_width: float,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Composite premultiplied, softened ``art`` (H x W x 4) onto ``window`` (H x W x 3, 0..1).
+    """Composite premultiplied, softened 8-bit ``art`` (H x W x 4) onto the 8-bit ``window`` (H x W x 3).
 
-    Returns the new window and the mask's final alpha (for coverage checks).
+    Returns the new 8-bit window and the mask's final alpha (0..1 float, for coverage checks).
 
-    Three-channel arithmetic goes through OpenCV: numpy broadcasting over a last axis of 3
-    (``rgb * gain``, ``rgb * map[..., None]``) ran 3-5x slower than the same work as
-    ``cv2.multiply`` with a merged map or a per-channel scalar.
+    The maps (alpha, light field, grain, shadow) are float; the three-channel passes are OpenCV
+    calls from 8-bit in to float, and from float to 8-bit out (rounded, saturated): numpy
+    broadcasting over a last axis of 3 ran 3-5x slower, and the float copies of the window
+    and the art cost as much as the blend itself.
     """
-    alpha = np.ascontiguousarray(art[..., 3])
+    alpha = art[..., 3].astype(np.float32) * np.float32(1 / 255)
     with timed("paint.light"):
         lighting = estimate_lighting(window, alpha, face_region, face_width)
-        rgb = cv2.cvtColor(np.ascontiguousarray(art, np.float32), cv2.COLOR_RGBA2RGB)
-        rgb = cv2.multiply(rgb, (*(float(g) for g in lighting.gain), 0.0))
-        if lighting.field is not None:
-            rgb = cv2.multiply(rgb, cv2.merge([lighting.field] * 3))
+        gain = lighting.gain.astype(np.float32)
+        light = np.ones_like(alpha) if lighting.field is None else lighting.field
+        rgb = cv2.multiply(
+            cv2.cvtColor(art, cv2.COLOR_RGBA2RGB), cv2.merge([light * g for g in gain]), dtype=cv2.CV_32F
+        )  # 0..255 units from here on
     with timed("paint.grain"):
         # Grain: the photo's own noise on the mask so it does not look cleaner than the face.
         grain = noise_level(window)
         if grain > 0.002:
-            noise = grain_field(alpha.shape, rng) * (np.float32(grain) * alpha)
+            noise = grain_field(alpha.shape, rng) * (np.float32(grain * 255) * alpha)
             rgb = cv2.add(rgb, cv2.merge([noise] * 3))
     with timed("paint.shadow"):
         # Contact shadow: occlusion where the mask meets the face, a little below it
@@ -243,10 +249,11 @@ def blend_mask(
         shadow[shift:] = soft[:-shift]
         shadow = np.clip(shadow - alpha, 0.0, 1.0) * face_region
     with timed("paint.blend"):
-        # Background weight per pixel, then one 3-channel pass.
+        # Background weight per pixel, then one 3-channel pass; the sum is rounded and clipped to 8 bits.
         keep = (1.0 - SHADOW_STRENGTH * shadow) * (1.0 - alpha)
-        out = cv2.add(cv2.multiply(np.ascontiguousarray(window, np.float32), cv2.merge([keep.astype(np.float32)] * 3)), rgb)
-    return np.clip(out, 0.0, 1.0, out=out), alpha
+        back = cv2.multiply(window, cv2.merge([keep.astype(np.float32)] * 3), dtype=cv2.CV_32F)
+        out = cv2.add(back, rgb, dtype=cv2.CV_8U)
+    return out, alpha
 
 
 # A tile of white Gaussian noise, made once per process and read at a random offset per face:

@@ -313,18 +313,41 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     Rendering cost follows the output window, and the window follows the
     triangles kept: for a typical mask this halves the pixels warped.
     """
+    occupied, cell = template.occupancy()
+    # The answer depends only on the template side of the mesh, the same for every face a
+    # template is fitted to: drawing 36 triangles through Pillow cost ~10 ms a fit (its
+    # per-call overhead, not the pixels), twice a masked face.
+    key = (mesh.src.tobytes(), mesh.triangles.tobytes())
+    hit = _KEEP.get(key)
+    if hit is None or hit[0] is not occupied:
+        if len(_KEEP) >= _KEEP_MAX:
+            _KEEP.pop(next(iter(_KEEP)))
+        hit = _KEEP[key] = (occupied, _art_triangles(mesh, occupied, cell))
+    return Mesh(mesh.src, mesh.dst, mesh.triangles[hit[1]])
+
+
+_KEEP: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
+_KEEP_MAX = 64
+
+
+def _art_triangles(mesh: Mesh, occupied: np.ndarray, cell: int) -> np.ndarray:
     from PIL import Image, ImageDraw
 
-    occupied, cell = template.occupancy()
     rows, cols = occupied.shape
     keep = []
     for tri in mesh.triangles:
-        canvas = Image.new("1", (cols, rows), 0)
-        pts = [(float(x) / cell - 0.5, float(y) / cell - 0.5) for x, y in mesh.src[tri]]
-        ImageDraw.Draw(canvas).polygon(pts, fill=1, outline=1)
+        pts = mesh.src[tri] / cell - 0.5
+        # Drawn on the triangle's own bounding box of the grid, not the whole grid.
+        x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, (cols, rows))
+        if x1 <= x0 or y1 <= y0:
+            keep.append(False)
+            continue
+        canvas = Image.new("1", (int(x1 - x0), int(y1 - y0)), 0)
+        ImageDraw.Draw(canvas).polygon([(float(x - x0), float(y - y0)) for x, y in pts], fill=1, outline=1)
         cover = np.asarray(canvas, dtype=bool)
-        keep.append(bool((cover & occupied).any()))
-    return Mesh(mesh.src, mesh.dst, mesh.triangles[np.array(keep, dtype=bool)])
+        keep.append(bool((cover & occupied[y0:y1, x0:x1]).any()))
+    return np.array(keep, dtype=bool)
 
 
 def fit_template(

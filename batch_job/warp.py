@@ -68,7 +68,7 @@ def warp(source: np.ndarray, mesh: Mesh, out_box: tuple[int, int, int, int]) -> 
         return np.zeros((max(height, 0), max(width, 0), channels), np.float32)
     mats, valid = _inverse_affines(mesh)
     idx = _index_raster(mesh, valid, out_box)
-    map_x, map_y = _maps(mats, idx, out_box)
+    map_x, map_y = _maps(mats, idx, (x0, y0))
     source = np.ascontiguousarray(source, dtype=np.float32)
     parts = [
         _remap(np.ascontiguousarray(source[..., c : c + _REMAP_CHANNELS]), map_x, map_y)
@@ -81,7 +81,7 @@ def warp_pixels(
     source: Image.Image | np.ndarray,
     mesh: Mesh,
     out_box: tuple[int, int, int, int],
-    finer: list[tuple[Image.Image, float]] | None = None,
+    finer: list[tuple[Image.Image | np.ndarray, float]] | None = None,
     pick: np.ndarray | None = None,
 ) -> np.ndarray:
     """The warp for 8-bit premultiplied "RGBa" art: an H x W x 4 uint8 array.
@@ -104,16 +104,24 @@ def warp_pixels(
     idx = _index_raster(mesh, valid, out_box)
     copies: list[tuple[Image.Image | np.ndarray, float]] = [(source, 1.0), *(finer or [])]
     which = np.zeros(len(mats), np.int64) if pick is None or not finer else np.asarray(pick, np.int64)
-    out: np.ndarray | None = None
+    out = np.zeros((height, width, 4), np.uint8)
+    dst = mesh.dst - np.array([x0, y0])
     for level, (image, k) in enumerate(copies):
         use = valid & (which == level)
         if not use.any():
             continue
-        map_x, map_y = _maps(mats, idx, out_box, k, use)
+        # Only the box of this copy's own triangles (the few squeezed ones of a profile are a sliver).
+        pts = dst[mesh.triangles[use]].reshape(-1, 2)
+        bx0, by0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
+        bx1, by1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, (width, height))
+        if bx1 <= bx0 or by1 <= by0:
+            continue
+        rows, cols = slice(by0, by1), slice(bx0, bx1)
+        map_x, map_y = _maps(mats, idx[rows, cols], (x0 + bx0, y0 + by0), k, use)
         piece = _remap(np.asarray(image), map_x, map_y)
-        # The copies' triangles do not overlap (one index per pixel), so each pixel gets one nonzero term.
-        out = piece if out is None else cv2.add(out, piece)
-    return out if out is not None else np.zeros((height, width, 4), np.uint8)
+        # The copies' triangles do not overlap (one index per pixel): each pixel has one nonzero term.
+        np.add(out[rows, cols], piece, out=out[rows, cols])
+    return out
 
 
 def warp_image(
@@ -149,15 +157,16 @@ def _index_raster(mesh: Mesh, valid: np.ndarray, out_box: tuple[int, int, int, i
 def _maps(
     mats: np.ndarray,
     idx: np.ndarray,
-    out_box: tuple[int, int, int, int],
+    origin: tuple[int, int],
     k: float = 1.0,
     use: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """cv2.remap's maps: per output pixel, the source pixel (index coordinates, scaled by ``k``) its triangle reads.
+    """cv2.remap's maps: per pixel of ``idx`` (whose top left is target pixel ``origin``), the source pixel
+    (index coordinates, scaled by ``k``) its triangle reads.
 
     Pixels of no triangle, or of a triangle not in ``use``, read from far outside (zero).
     """
-    x0, y0 = out_box[:2]
+    x0, y0 = origin
     table = np.zeros((len(mats) + 1, 2, 3))
     table[0, :, 2] = _OUTSIDE
     on = np.ones(len(mats), bool) if use is None else use
