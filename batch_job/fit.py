@@ -317,7 +317,7 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     # The answer depends only on the template side of the mesh, the same for every face a
     # template is fitted to: drawing 36 triangles through Pillow cost ~10 ms a fit (its
     # per-call overhead, not the pixels), twice a masked face.
-    key = (mesh.src.tobytes(), mesh.triangles.tobytes())
+    key = (id(occupied), mesh.src.tobytes(), mesh.triangles.tobytes())  # masks may share their anchors
     hit = _KEEP.get(key)
     if hit is None or hit[0] is not occupied:
         if len(_KEEP) >= _KEEP_MAX:
@@ -326,7 +326,7 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     return Mesh(mesh.src, mesh.dst, mesh.triangles[hit[1]])
 
 
-_KEEP: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
+_KEEP: dict[tuple[int, bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
 _KEEP_MAX = 64
 
 
