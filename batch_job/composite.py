@@ -115,7 +115,7 @@ def noise_level(window: np.ndarray) -> float:
     patch = window[y0 : y0 + 256, x0 : x0 + 256]
     if min(patch.shape[:2]) < 8:
         return 0.0
-    grey = cv2.cvtColor(patch.astype(np.float32), cv2.COLOR_RGB2GRAY)  # Rec. 601, as luma()
+    grey = np.asarray(cv2.cvtColor(patch.astype(np.float32), cv2.COLOR_RGB2GRAY), np.float32)  # Rec. 601, as luma()
     if patch.dtype == np.uint8:
         grey *= np.float32(1 / 255)
     hp = grey[1:-1, 1:-1] * 4 - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
@@ -234,7 +234,7 @@ def blend_mask(
         lighting = estimate_lighting(window, alpha, face_region, face_width)
         rgb = cv2.cvtColor(art, cv2.COLOR_RGBA2RGB)
         if lighting.field is None:
-            lit = cv2.multiply(rgb, (*(float(g) for g in lighting.gain), 0.0), dtype=cv2.CV_8U)
+            lit = cv2.transform(rgb, np.diag(lighting.gain).astype(np.float32))  # rounded, saturated
         else:
             # 8-bit gain maps at 1/128 steps: up to 2x brighter, which field x gain never reaches (1.5 x 1.15).
             light = cv2.merge([cv2.convertScaleAbs(lighting.field, alpha=float(g) * 128) for g in lighting.gain])

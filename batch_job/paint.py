@@ -17,8 +17,8 @@ from batch_job.composite import blend_mask, estimate_blur, face_region_map, leve
 from batch_job.cover import worn_mask_reach
 from batch_job.detect.face import Face
 from batch_job.errors import FaceError
-from batch_job.stages import timed
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, face_to_fit, fit_problem, fit_template, frame_of
+from batch_job.stages import timed
 from batch_job.warp import Mesh, minification, warp_pixels
 from masks.catalog import ANCHOR_INDEX as _IDX
 from masks.catalog import MaskTemplate

@@ -9,6 +9,7 @@ continuous: no seams along triangle edges.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -81,7 +82,7 @@ def warp_pixels(
     source: Image.Image | np.ndarray,
     mesh: Mesh,
     out_box: tuple[int, int, int, int],
-    finer: list[tuple[Image.Image | np.ndarray, float]] | None = None,
+    finer: Sequence[tuple[Image.Image | np.ndarray, float]] | None = None,
     pick: np.ndarray | None = None,
 ) -> np.ndarray:
     """The warp for 8-bit premultiplied "RGBa" art: an H x W x 4 uint8 array.
@@ -180,7 +181,7 @@ def _maps(
     if idx.dtype == np.uint8:
         lut = np.zeros((256, 6), np.float32)
         lut[: len(coef)] = coef
-        a, b, c, d, e, f = (cv2.LUT(idx, np.ascontiguousarray(lut[:, i])) for i in range(6))
+        a, b, c, d, e, f = (np.asarray(cv2.LUT(idx, np.ascontiguousarray(lut[:, i])), np.float32) for i in range(6))
     else:
         a, b, c, d, e, f = (np.take(np.ascontiguousarray(coef[:, i]), idx) for i in range(6))
     cols = np.arange(idx.shape[1], dtype=np.float32)[None, :]
