@@ -229,18 +229,18 @@ def main(argv: list[str] | None = None) -> None:
                 if name.startswith("paint."):
                     parts[name[6:]] = parts.get(name[6:], 0.0) + seconds * 1000
             now_ms.append(now_t * 1000)
-            if args.verbose:
-                print(
-                    f"  {width} px face {i:2d} {Path(f.photo).name} {template.name:12s} masked={f.masked:d}"
-                    f"  now {now_t * 1000:6.1f}" + (f"  before {old_ms[-1]:6.1f}" if baseline is not None else "")
-                )
+            line = f"  {width} px face {i:2d} {Path(f.photo).name} {template.name:12s} masked={f.masked:d}"
+            line += f"  now {now_t * 1000:6.1f}"
             if baseline is not None:
                 box = union(old_res.box, now_res.box)
                 mean, p99 = diff_figures(old_out, now_out, box)
                 means.append(mean)
                 p99s.append(p99)
-                if args.sheets and width in (100, 400):
-                    sheet(canvas, old_out, now_out, box).save(args.sheets / f"w{width}_{i:02d}_{template.name}.png")
+                line += f"  before {old_ms[-1]:6.1f}  |diff| mean {mean:.2f} p99 {p99:.0f}"
+            if args.verbose:
+                print(line)
+            if baseline is not None and args.sheets and width in (100, 400):
+                sheet(canvas, old_out, now_out, box).save(args.sheets / f"w{width}_{i:02d}_{template.name}.png")
         n = len(found)
         row = {
             "now_ms": float(np.median(now_ms)),
