@@ -203,7 +203,10 @@ def _remap(source: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarr
 
 
 def sample_bilinear(source: np.ndarray, sx: np.ndarray, sy: np.ndarray) -> np.ndarray:
-    """Bilinear samples at (sx, sy) (pixel-index coordinates); zero outside the source."""
+    """Bilinear samples at (sx, sy) (pixel-index coordinates); zero outside the source.
+
+    Plain numpy, per point: the reference the remap paths are tested against (tests/test_paint_fast.py).
+    """
     h, w = source.shape[:2]
     # Pad by one transparent pixel so samples just outside fade out instead of clamping.
     padded = np.zeros((h + 2, w + 2, source.shape[2]), np.float32)
