@@ -146,12 +146,12 @@ def _index_raster(mesh: Mesh, valid: np.ndarray, out_box: tuple[int, int, int, i
     x0, y0, x1, y1 = out_box
     index = Image.new("L" if len(mesh.triangles) < 256 else "I", (x1 - x0, y1 - y0), 0)
     draw = ImageDraw.Draw(index)
-    dst = mesh.dst - np.array([x0, y0])
-    for i, tri in enumerate(mesh.triangles):
+    pts = (mesh.dst - np.array([x0 + 0.5, y0 + 0.5])).tolist()  # Python floats: 3x less overhead per call
+    for i, (a, b, c) in enumerate(mesh.triangles.tolist()):
         if valid[i]:
             # Pillow fills pixels whose centres lie inside; the outline closes the
             # half-pixel gaps between neighbours (both sides map the same there).
-            draw.polygon([tuple(p) for p in (dst[tri] - 0.5)], fill=i + 1, outline=i + 1)
+            draw.polygon([*pts[a], *pts[b], *pts[c]], fill=i + 1, outline=i + 1)
     return np.asarray(index)
 
 
