@@ -41,6 +41,21 @@ RAY_ANGLES = np.radians(np.linspace(-25.0, 205.0, 47))
 # side (a cloth mask, a turned face's near cheek) and down (a KN95 under the chin).
 REACH_SIDE = 0.7
 REACH_DOWN = 0.9
+# A face in profile: the worn mask stands off the face in front of the nose, where
+# the landmarks (and so the art) sit back on the cheek. On the real photos the
+# mask's front edge lay 0.6-1.0 eye distances past the art at yaw 40-60 and the
+# rays were capped by REACH_SIDE: the front side may reach this much farther per
+# unit of turn (_turn_of), and the box's front edge moves out by FRONT_BOX box widths.
+REACH_FRONT = 0.9
+FRONT_BOX = 0.3
+# A region that reaches the limit is a leak only when it goes on past it: it is
+# grown again to this much (eye distances) beyond the limit. One that stops in
+# between is a mask edge just past the limit (a profile's mask standing off the
+# nose, a KN95 under the chin) and the fit is moved out to the limit. Before, every
+# worn mask reaching the limit was taken for a wall and left as it was.
+LEAK_PROBE = 0.45
+# ... and the rays within this many of a leaking one (5 degrees apart) count as leaking.
+LEAK_SPREAD = 4
 # The box's seed replaces the landmarks' when its colour stands this much farther (Lab) from the skin.
 SEED_SWITCH = 15.0
 # Where the mouth sits in a detector's face box (share of its height from the top),
@@ -100,11 +115,13 @@ def worn_mask_reach(
     d = max(frame.d, box.w / BOX_WIDTH_PER_EYE_DISTANCE) if box is not None else frame.d
     step = max(1.0, d / MAP_PX_PER_EYE)
     centre = centre_of(dst)
-    # The window: everything a mask may reach, in the face's frame, as an upright box of the photo.
-    corners = np.array([[-2.2, -0.6], [2.2, -0.6], [2.2, 3.0], [-2.2, 3.0]])
+    # The window: everything a mask may reach and the leak probe past it, in the face's frame,
+    # as an upright box of the photo.
+    corners = np.array([[-2.8, -0.6], [2.8, -0.6], [2.8, 3.6], [-2.8, 3.6]])
     pts = frame.origin + (corners[:, :1] * frame.ex + corners[:, 1:] * frame.ey) * d
+    turn = _turn_of(dst, frame)
     if box is not None:
-        pts = np.vstack([pts, _reach_box(box)])
+        pts = np.vstack([pts, _reach_box(box, turn, frame)])
     w, h = canvas.size
     x0, y0 = max(0, math.floor(pts[:, 0].min())), max(0, math.floor(pts[:, 1].min()))
     x1, y1 = min(w, math.ceil(pts[:, 0].max())), min(h, math.ceil(pts[:, 1].max()))
@@ -142,24 +159,32 @@ def worn_mask_reach(
     c_map = (centre - (x0, y0)) / step
     radii = np.arange(0.0, 4.0 * d / step, 0.5)
     art = _first_exit(alpha > 0.5, c_map, dirs, radii) * step
-    limit = art + d * (REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1))
+    front = np.clip(np.cos(RAY_ANGLES) * np.sign(turn), 0, 1) * abs(turn)
+    limit = art + d * (
+        REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1) + REACH_FRONT * front
+    )
     if box is not None:
         # Nor past the head: the detector's box, a little wider and lower (a mask stands off a profile, a KN95 hangs
         # under the chin).
-        limit = np.minimum(limit, _ray_to_box(centre, dirs, _reach_box(box)))
+        limit = np.minimum(limit, _ray_to_box(centre, dirs, _reach_box(box, turn, frame)))
+    probe = limit + LEAK_PROBE * d
 
     # Grow from the seed over mask-like pixels, no farther than the limit.
     rel_x, rel_y = px - centre[0], py - centre[1]
     ang = np.arctan2(rel_x * frame.ey[0] + rel_y * frame.ey[1], rel_x * frame.ex[0] + rel_y * frame.ex[1])
     rad = np.hypot(rel_x, rel_y)
     wrapped = np.where(ang < RAY_ANGLES[0] - 1e-9, ang + 2 * np.pi, ang)
-    lim_at = np.interp(wrapped, RAY_ANGLES, limit, left=0.0, right=0.0)
+    lim_at = np.interp(wrapped, RAY_ANGLES, probe, left=0.0, right=0.0)
     # Above the side rays (round the nose and under the eyes) the mask may stay where the art is.
     inside_art = alpha > 0.5
     allowed = like & ((rad <= lim_at) | inside_art) & (v > 0.15)
     region = _grow(seed & like, allowed)
-    worn = _last_inside(region, c_map, dirs, radii) * step
-    leak = worn >= limit - 1.5 * step
+    reached = _last_inside(region, c_map, dirs, radii) * step
+    # A leak spreads along the wall it leaks into: rays beside one that leaks, where the wall
+    # ends (its edge, a shadow) before the probe does, leak too.
+    leak = reached >= probe - 1.5 * step
+    leak = np.convolve(leak.astype(float), np.ones(2 * LEAK_SPREAD + 1), mode="same") > 0
+    worn = np.minimum(reached, limit)
     deficit = np.where(leak | (worn <= 0), 0.0, np.clip(worn - art, 0.0, None))
     offsets = np.zeros((len(ANCHOR_NAMES), 2))
     for name in _OUTLINE:
@@ -184,11 +209,31 @@ def worn_mask_reach(
     return Reach(worn, art, limit, offsets)
 
 
-def _reach_box(box: Box) -> np.ndarray:
-    """Corners of where a worn mask can be: the face box, wider by a fifth each side and a third lower."""
-    x0, x1 = box.x - 0.2 * box.w, box.x + 1.2 * box.w
+def _reach_box(box: Box, turn: float = 0.0, frame: FaceFrame | None = None) -> np.ndarray:
+    """Corners of where a worn mask can be: the face box, wider by a fifth each side and a third lower,
+    and wider still in front of a face in profile (``turn``, towards the face frame's +x when positive)."""
+    grow_l = grow_r = 0.2
+    if frame is not None and abs(frame.ex[0]) > 0.5:
+        front = FRONT_BOX * abs(turn)
+        if (turn > 0) == (frame.ex[0] > 0):
+            grow_r += front
+        else:
+            grow_l += front
+    x0, x1 = box.x - grow_l * box.w, box.x + (1 + grow_r) * box.w
     y0, y1 = box.y, box.y + 1.35 * box.h
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def _turn_of(dst: np.ndarray, frame: FaceFrame) -> float:
+    """How far the fitted face is turned, -1..1, positive when the nose tip points along the frame's +x:
+    the nose tip's place between the two jaws (at nose height) along the eye line."""
+    nose = float((dst[_A["nose_tip"]] - frame.origin) @ frame.ex)
+    left = float((dst[_A["jaw_left_nose"]] - frame.origin) @ frame.ex)
+    right = float((dst[_A["jaw_right_nose"]] - frame.origin) @ frame.ex)
+    width = right - left
+    if width <= 1e-6:
+        return 0.0
+    return float(np.clip(2 * (nose - left) / width - 1, -1.0, 1.0))
 
 
 def _ray_to_box(c: np.ndarray, dirs: np.ndarray, corners: np.ndarray) -> np.ndarray:

@@ -1,12 +1,14 @@
 """Before/after sheets of the hardest real faces: the labelled face in the original and in one or more outputs.
 
-    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json] [--pick worst|small|profile|coloured|all]
-                           [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
+    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json]
+                           [--pick worst|worst_light|small|profile|down|coloured|all] [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
 
 DIR is the labelled set (images/, labels/; see bench/real_photos.py), each
-OUT a ``maskalbum run`` output folder (images/, faces.csv) for those photos.
+OUT a ``maskalbum run`` output folder (images/, faces.csv) for those photos, or a
+``bench.real_photos --folds`` output holding one such folder per fold.
 ``--json`` is bench/real_photos.py's ``--json`` for the LAST output: it gives
-the share of the worn mask still visible per face, which ``worst`` sorts by.
+the share of the worn mask still visible per face, which ``worst`` sorts by
+(``worst_light``: its light pixels only, the issue's first measure).
 Each row is one labelled masked face: the original, then each output, cut
 around the face with room below the chin (where KN95s and cloth masks reach)
 and enlarged to ``--cell`` px so that 15 px crowd faces can be judged.
@@ -29,15 +31,28 @@ from bench.real_photos import UNCHANGED_LEVELS, Label, match, read_labels, srgb_
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PICKS = ("worst", "small", "profile", "coloured", "all")
+PICKS = ("worst", "worst_light", "small", "profile", "down", "coloured", "all")
+
+
+def _folders(out: Path) -> list[Path]:
+    """An output folder, or the fold_K folders under it (bench/real_photos.py --folds)."""
+    return [out] if (out / "faces.csv").exists() else sorted(out.glob("fold_*"))
 
 
 def _rows(out: Path) -> dict[str, list[dict]]:
     by_photo: dict[str, list[dict]] = {}
-    with (out / "faces.csv").open(newline="") as f:
-        for r in csv.DictReader(f):
-            by_photo.setdefault(Path(r["image"]).stem, []).append(r)
+    for folder in _folders(out):
+        with (folder / "faces.csv").open(newline="") as f:
+            for r in csv.DictReader(f):
+                by_photo.setdefault(Path(r["image"]).stem, []).append(r)
     return by_photo
+
+
+def _output(out: Path, stem: str) -> Path:
+    for folder in _folders(out):
+        if (folder / "images" / f"{stem}.jpg").exists():
+            return folder / "images" / f"{stem}.jpg"
+    return out / "images" / f"{stem}.jpg"
 
 
 def _crop(image: Image.Image, lab: Label, cell: int) -> Image.Image:
@@ -101,10 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
 
     rows = [_rows(o) for o in args.outs]
-    visible = {}
+    visible, light = {}, {}
     if args.json:
         for f in json.loads(args.json.read_text())["faces"]:
             visible[(f["photo"], f["label"])] = f["visible"]
+            light[(f["photo"], f["label"])] = f.get("visible_light")
     candidates = []
     for image_path in sorted((args.dir / "images").glob("*.jpg")):
         stem = image_path.stem
@@ -128,10 +144,15 @@ def main(argv: list[str] | None = None) -> None:
         if args.pick == "worst":
             v = visible.get((stem, lab.index))
             return -(v if v is not None else (0.5 if row is None or row["action"] != "replaced" else 0.0))
+        if args.pick == "worst_light":
+            v = light.get((stem, lab.index))
+            return -(v if v is not None else 0.0)
         if args.pick == "small":
             return lab.w
         if args.pick == "profile":
             return -abs(float(row["yaw"])) if row else 0.0
+        if args.pick == "down":
+            return float(row["pitch"]) if row else 0.0
         if args.pick == "coloured":
             with Image.open(args.dir / "images" / f"{stem}.jpg") as im:
                 return -_chroma(im.convert("RGB"), lab)
@@ -153,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         yaw = f" yaw {float(row['yaw']):.0f}" if row else ""
         text = f"{stem} #{lab.index} {lab.w:.0f}px {what}{yaw}" + (f" vis {100 * v:.0f}%" if v is not None else "")
         draw.text((x, y), text, fill=(230, 230, 230))
-        sources = [args.dir / "images" / f"{stem}.jpg"] + [o / "images" / f"{stem}.jpg" for o in args.outs]
+        sources = [args.dir / "images" / f"{stem}.jpg"] + [_output(o, stem) for o in args.outs]
         for c, path in enumerate(sources):
             if path.exists():
                 with Image.open(path) as im:
