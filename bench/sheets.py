@@ -1,7 +1,8 @@
 """Before/after sheets of the hardest real faces: the labelled face in the original and in one or more outputs.
 
     python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json]
-                           [--pick worst|worst_light|small|profile|down|coloured|all] [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
+                           [--pick worst|worst_light|small|profile|down|coloured|all]
+                           [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
 
 DIR is the labelled set (images/, labels/; see bench/real_photos.py), each
 OUT a ``maskalbum run`` output folder (images/, faces.csv) for those photos, or a
