@@ -54,6 +54,9 @@ FRONT_BOX = 0.3
 # nose, a KN95 under the chin) and the fit is moved out to the limit. Before, every
 # worn mask reaching the limit was taken for a wall and left as it was.
 LEAK_PROBE = 0.45
+# From this turn (_turn_of) on, the front side's anchors are moved forward, along the eye line (_push_front).
+FRONT_MIN_TURN = 0.3
+FRONT_SPAN = math.radians(40.0)
 # ... and the rays within this many of a leaking one (5 degrees apart) count as leaking.
 LEAK_SPREAD = 4
 # The box's seed replaces the landmarks' when its colour stands this much farther (Lab) from the skin.
@@ -206,7 +209,38 @@ def worn_mask_reach(
         # is extrapolated from the anchors), so the anchor moves by the deficit scaled back.
         ratio = r_a / max(float(art[k]), r_a)
         offsets[_A[name]] = rel / r_a * deficit[k] * ratio
+    if abs(turn) >= FRONT_MIN_TURN:
+        _push_front(offsets, dst, centre, frame, turn, deficit, art)
     return Reach(worn, art, limit, offsets)
+
+
+def _push_front(
+    offsets: np.ndarray, dst: np.ndarray, centre: np.ndarray, frame: FaceFrame, turn: float, deficit, art
+) -> None:
+    """Move the front side's outline anchors of a face in profile along the nose's direction (in place).
+
+    In profile the front anchors sit close to the nose-mouth line, so moving them
+    "outward from the centre" moves them up or down, not forward to where the mask
+    stands off the face: they move along the eye line instead, by the largest deficit
+    of the rays within FRONT_SPAN of straight ahead.
+    """
+    sign = 1.0 if turn > 0 else -1.0
+    ahead = np.cos(RAY_ANGLES) * sign >= math.cos(FRONT_SPAN)
+    if not ahead.any():
+        return
+    k = int(np.argmax(np.where(ahead, deficit, -1.0)))
+    if deficit[k] <= 0:
+        return
+    forward = frame.ex * sign
+    side = "right" if sign > 0 else "left"
+    for name in (f"cheek_{side}", f"jaw_{side}_nose", f"jaw_{side}_low"):
+        i = _A[name]
+        x_a = float((dst[i] + offsets[i] - centre) @ forward)
+        # The art's front edge moves with the anchors in proportion, as for the other rays.
+        move = deficit[k] * min(1.0, max(x_a, 0.0) / max(float(art[k]), 1e-6)) if x_a > art[k] else deficit[k]
+        done = float(offsets[i] @ forward)
+        if move > done:
+            offsets[i] = offsets[i] + forward * (move - done)
 
 
 def _reach_box(box: Box, turn: float = 0.0, frame: FaceFrame | None = None) -> np.ndarray:
