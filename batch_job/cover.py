@@ -57,8 +57,6 @@ LEAK_PROBE = 0.45
 # From this turn (_turn_of) on, the front side's anchors are moved forward, along the eye line (_push_front).
 FRONT_MIN_TURN = 0.3
 FRONT_SPAN = math.radians(40.0)
-# ... and the rays within this many of a leaking one (5 degrees apart) count as leaking.
-LEAK_SPREAD = 4
 # The box's seed replaces the landmarks' when its colour stands this much farther (Lab) from the skin.
 SEED_SWITCH = 15.0
 # Where the mouth sits in a detector's face box (share of its height from the top),
@@ -163,9 +161,7 @@ def worn_mask_reach(
     radii = np.arange(0.0, 4.0 * d / step, 0.5)
     art = _first_exit(alpha > 0.5, c_map, dirs, radii) * step
     front = np.clip(np.cos(RAY_ANGLES) * np.sign(turn), 0, 1) * abs(turn)
-    limit = art + d * (
-        REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1) + REACH_FRONT * front
-    )
+    limit = art + d * (REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1) + REACH_FRONT * front)
     if box is not None:
         # Nor past the head: the detector's box, a little wider and lower (a mask stands off a profile, a KN95 hangs
         # under the chin).
@@ -183,10 +179,7 @@ def worn_mask_reach(
     allowed = like & ((rad <= lim_at) | inside_art) & (v > 0.15)
     region = _grow(seed & like, allowed)
     reached = _last_inside(region, c_map, dirs, radii) * step
-    # A leak spreads along the wall it leaks into: rays beside one that leaks, where the wall
-    # ends (its edge, a shadow) before the probe does, leak too.
-    leak = reached >= probe - 1.5 * step
-    leak = np.convolve(leak.astype(float), np.ones(2 * LEAK_SPREAD + 1), mode="same") > 0
+    leak = _leaks(reached >= probe - 1.5 * step, reached >= limit - 1.5 * step)
     worn = np.minimum(reached, limit)
     deficit = np.where(leak | (worn <= 0), 0.0, np.clip(worn - art, 0.0, None))
     offsets = np.zeros((len(ANCHOR_NAMES), 2))
@@ -212,6 +205,20 @@ def worn_mask_reach(
     if abs(turn) >= FRONT_MIN_TURN:
         _push_front(offsets, dst, centre, frame, turn, deficit, art)
     return Reach(worn, art, limit, offsets)
+
+
+def _leaks(past_probe: np.ndarray, at_limit: np.ndarray) -> np.ndarray:
+    """Rays whose region is a leak: past the probe, or at the limit in one unbroken run of rays with one
+    that is (the wall it leaks into ends, at its edge or in a shadow, before the probe does on some rays).
+    A ray that stops short of the limit is a mask edge whatever its neighbours do."""
+    leak = past_probe.copy()
+    for i in np.flatnonzero(past_probe):
+        for j in (range(i - 1, -1, -1), range(i + 1, len(leak))):
+            for k in j:
+                if not at_limit[k]:
+                    break
+                leak[k] = True
+    return leak
 
 
 def _push_front(

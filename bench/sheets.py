@@ -37,7 +37,9 @@ PICKS = ("worst", "worst_light", "small", "profile", "down", "coloured", "all")
 
 def _folders(out: Path) -> list[Path]:
     """An output folder, or the fold_K folders under it (bench/real_photos.py --folds)."""
-    return [out] if (out / "faces.csv").exists() else sorted(out.glob("fold_*"))
+    if (out / "faces.csv").exists():
+        return [out]
+    return sorted(f for f in out.glob("fold_*") if (f / "faces.csv").exists())
 
 
 def _rows(out: Path) -> dict[str, list[dict]]:
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         help="mark the worn-mask pixels bench/real_photos.py counts as still visible (red)",
     )
     p.add_argument("--min-width", type=float, default=12.0)
+    p.add_argument("--faces", help="only these labelled faces, e.g. 071#2,132#2 (photo#label), in this order")
     p.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "sheets" / "sheet.png")
     args = p.parse_args(argv)
 
@@ -160,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
         return 0.0
 
     chosen = sorted(candidates, key=key)[: args.count] if args.pick != "all" else candidates[: args.count]
+    if args.faces:
+        wanted = [tuple(f.split("#")) for f in args.faces.split(",")]
+        by_face = {(stem, str(lab.index)): (stem, lab, row) for stem, lab, row in candidates}
+        chosen = [by_face[w] for w in wanted if w in by_face]
     cell, label_h, pad = args.cell, 16, 6
     columns = 1 + len(args.outs)
     per_row = max(1, args.per_row)

@@ -97,7 +97,7 @@ def test_the_monster_mask_covers_a_lower_wider_worn_mask(ctx, monkeypatch, colou
     assert visible(plain, worn) > 0.04
 
 
-@pytest.mark.parametrize(("colour", "yaw"), [("white", 30.0), ("pink", 0.0)])
+@pytest.mark.parametrize(("colour", "yaw"), [("white", 30.0), ("black", 0.0)])
 def test_a_worn_mask_past_the_limit_is_covered_to_it_not_taken_for_a_leak(ctx, monkeypatch, colour, yaw):
     """The grown region stops between the limit and the leak probe: a mask edge, so the fit reaches the limit."""
     import batch_job.cover as cover_module
@@ -106,11 +106,12 @@ def test_a_worn_mask_past_the_limit_is_covered_to_it_not_taken_for_a_leak(ctx, m
     settings = ctx.settings.replace(all_faces=True)
     result = process_photo("huge.jpg", data, ctx.__class__(settings, ctx.detector, ctx.pool), keep_alpha=True)
     assert result.row.faces_masked == 1
-    # Measured: white at yaw 30 3.6 %, pink 0.8 %; with no probe (every region at the limit a leak) 37 % and 38 %.
+    # Measured: white at yaw 30 2.4 %, black 2.3 % (main before the probe: 37 %, 20 %); with the probe
+    # off (every region at the limit a leak) 23 % and 19 %.
     assert visible(result, worn) < 0.06
     monkeypatch.setattr(cover_module, "LEAK_PROBE", 0.0)
     plain = process_photo("huge.jpg", data, ctx.__class__(settings, ctx.detector, ctx.pool), keep_alpha=True)
-    assert visible(plain, worn) > 0.2
+    assert visible(plain, worn) > 0.12
 
 
 def test_faces_of_14_to_22_px_are_masked_and_cover_their_mask(catalog):
