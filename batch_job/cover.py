@@ -173,14 +173,21 @@ def worn_mask_reach(
     ang = np.arctan2(rel_x * frame.ey[0] + rel_y * frame.ey[1], rel_x * frame.ex[0] + rel_y * frame.ex[1])
     rad = np.hypot(rel_x, rel_y)
     wrapped = np.where(ang < RAY_ANGLES[0] - 1e-9, ang + 2 * np.pi, ang)
-    lim_at = np.interp(wrapped, RAY_ANGLES, probe, left=0.0, right=0.0)
+    lim_at = np.interp(wrapped, RAY_ANGLES, limit, left=0.0, right=0.0)
     # Above the side rays (round the nose and under the eyes) the mask may stay where the art is.
     inside_art = alpha > 0.5
-    allowed = like & ((rad <= lim_at) | inside_art) & (v > 0.15)
-    region = _grow(seed & like, allowed)
-    reached = _last_inside(region, c_map, dirs, radii) * step
-    leak = _leaks(reached >= probe - 1.5 * step, reached >= limit - 1.5 * step)
-    worn = np.minimum(reached, limit)
+    allowed = like & (v > 0.15)
+    region = _grow(seed & like, allowed & ((rad <= lim_at) | inside_art))
+    worn = _last_inside(region, c_map, dirs, radii) * step
+    at_limit = worn >= limit - 1.5 * step
+    leak = at_limit
+    if at_limit.any():
+        # Only then grown on to the probe: grown there from the start, a leak on one side wrapped
+        # round beyond the limit into the next rays and cut their real extensions (real photos).
+        probe_at = np.interp(wrapped, RAY_ANGLES, probe, left=0.0, right=0.0)
+        further = _grow(region, allowed & ((rad <= probe_at) | inside_art))
+        reached = _last_inside(further, c_map, dirs, radii) * step
+        leak = _leaks(at_limit & (reached >= probe - 1.5 * step), at_limit)
     deficit = np.where(leak | (worn <= 0), 0.0, np.clip(worn - art, 0.0, None))
     offsets = np.zeros((len(ANCHOR_NAMES), 2))
     for name in _OUTLINE:
