@@ -11,9 +11,12 @@ the mask's centre we compare how far the worn mask reaches with how far the
 fitted art's opaque part reaches, and move the outline anchors out by the
 difference.
 
-A region that grows to the limit of where a mask can be (a white mask against
-a white wall, a dark one against dark hair) is no mask edge: that ray is left
-alone. Pure: arrays and a picture in, anchor offsets out.
+A region that grows to the limit of where a mask can be and on past it (a
+white mask against a white wall, a dark one against dark hair) is no mask
+edge: that ray is left alone. One that stops just past the limit is an edge,
+and the fit reaches the limit. A face in profile reaches farther in front of
+the nose, where the worn mask stands off the face, and its front anchors move
+forward along the eye line there. Pure: arrays and a picture in, anchor offsets out.
 """
 
 from __future__ import annotations
