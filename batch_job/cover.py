@@ -11,9 +11,12 @@ the mask's centre we compare how far the worn mask reaches with how far the
 fitted art's opaque part reaches, and move the outline anchors out by the
 difference.
 
-A region that grows to the limit of where a mask can be (a white mask against
-a white wall, a dark one against dark hair) is no mask edge: that ray is left
-alone. Pure: arrays and a picture in, anchor offsets out.
+A region that grows to the limit of where a mask can be and on past it (a
+white mask against a white wall, a dark one against dark hair) is no mask
+edge: that ray is left alone. One that stops just past the limit is an edge,
+and the fit reaches the limit. A face in profile reaches farther in front of
+the nose, where the worn mask stands off the face, and its front anchors move
+forward along the eye line there. Pure: arrays and a picture in, anchor offsets out.
 """
 
 from __future__ import annotations
@@ -41,6 +44,22 @@ RAY_ANGLES = np.radians(np.linspace(-25.0, 205.0, 47))
 # side (a cloth mask, a turned face's near cheek) and down (a KN95 under the chin).
 REACH_SIDE = 0.7
 REACH_DOWN = 0.9
+# A face in profile: the worn mask stands off the face in front of the nose, where
+# the landmarks (and so the art) sit back on the cheek. On the real photos the
+# mask's front edge lay 0.6-1.0 eye distances past the art at yaw 40-60 and the
+# rays were capped by REACH_SIDE: the front side may reach this much farther per
+# unit of turn (_turn_of), and the box's front edge moves out by FRONT_BOX box widths.
+REACH_FRONT = 0.9
+FRONT_BOX = 0.3
+# A region that reaches the limit is a leak only when it goes on past it: it is
+# grown again to this much (eye distances) beyond the limit. One that stops in
+# between is a mask edge just past the limit (a profile's mask standing off the
+# nose, a KN95 under the chin) and the fit is moved out to the limit. Before, every
+# worn mask reaching the limit was taken for a wall and left as it was.
+LEAK_PROBE = 0.45
+# From this turn (_turn_of) on, the front side's anchors are moved forward, along the eye line (_push_front).
+FRONT_MIN_TURN = 0.3
+FRONT_SPAN = math.radians(40.0)
 # The box's seed replaces the landmarks' when its colour stands this much farther (Lab) from the skin.
 SEED_SWITCH = 15.0
 # Where the mouth sits in a detector's face box (share of its height from the top),
@@ -100,11 +119,13 @@ def worn_mask_reach(
     d = max(frame.d, box.w / BOX_WIDTH_PER_EYE_DISTANCE) if box is not None else frame.d
     step = max(1.0, d / MAP_PX_PER_EYE)
     centre = centre_of(dst)
-    # The window: everything a mask may reach, in the face's frame, as an upright box of the photo.
-    corners = np.array([[-2.2, -0.6], [2.2, -0.6], [2.2, 3.0], [-2.2, 3.0]])
+    # The window: everything a mask may reach and the leak probe past it, in the face's frame,
+    # as an upright box of the photo.
+    corners = np.array([[-2.8, -0.6], [2.8, -0.6], [2.8, 3.6], [-2.8, 3.6]])
     pts = frame.origin + (corners[:, :1] * frame.ex + corners[:, 1:] * frame.ey) * d
+    turn = _turn_of(dst, frame)
     if box is not None:
-        pts = np.vstack([pts, _reach_box(box)])
+        pts = np.vstack([pts, _reach_box(box, turn, frame)])
     w, h = canvas.size
     x0, y0 = max(0, math.floor(pts[:, 0].min())), max(0, math.floor(pts[:, 1].min()))
     x1, y1 = min(w, math.ceil(pts[:, 0].max())), min(h, math.ceil(pts[:, 1].max()))
@@ -142,11 +163,13 @@ def worn_mask_reach(
     c_map = (centre - (x0, y0)) / step
     radii = np.arange(0.0, 4.0 * d / step, 0.5)
     art = _first_exit(alpha > 0.5, c_map, dirs, radii) * step
-    limit = art + d * (REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1))
+    front = np.clip(np.cos(RAY_ANGLES) * np.sign(turn), 0, 1) * abs(turn)
+    limit = art + d * (REACH_SIDE + (REACH_DOWN - REACH_SIDE) * np.clip(np.sin(RAY_ANGLES), 0, 1) + REACH_FRONT * front)
     if box is not None:
         # Nor past the head: the detector's box, a little wider and lower (a mask stands off a profile, a KN95 hangs
         # under the chin).
-        limit = np.minimum(limit, _ray_to_box(centre, dirs, _reach_box(box)))
+        limit = np.minimum(limit, _ray_to_box(centre, dirs, _reach_box(box, turn, frame)))
+    probe = limit + LEAK_PROBE * d
 
     # Grow from the seed over mask-like pixels, no farther than the limit.
     rel_x, rel_y = px - centre[0], py - centre[1]
@@ -156,10 +179,18 @@ def worn_mask_reach(
     lim_at = np.interp(wrapped, RAY_ANGLES, limit, left=0.0, right=0.0)
     # Above the side rays (round the nose and under the eyes) the mask may stay where the art is.
     inside_art = alpha > 0.5
-    allowed = like & ((rad <= lim_at) | inside_art) & (v > 0.15)
-    region = _grow(seed & like, allowed)
+    allowed = like & (v > 0.15)
+    region = _grow(seed & like, allowed & ((rad <= lim_at) | inside_art))
     worn = _last_inside(region, c_map, dirs, radii) * step
-    leak = worn >= limit - 1.5 * step
+    at_limit = worn >= limit - 1.5 * step
+    leak = at_limit
+    if at_limit.any():
+        # Only then grown on to the probe: grown there from the start, a leak on one side wrapped
+        # round beyond the limit into the next rays and cut their real extensions (real photos).
+        probe_at = np.interp(wrapped, RAY_ANGLES, probe, left=0.0, right=0.0)
+        further = _grow(region, allowed & ((rad <= probe_at) | inside_art))
+        reached = _last_inside(further, c_map, dirs, radii) * step
+        leak = _leaks(at_limit & (reached >= probe - 1.5 * step), at_limit)
     deficit = np.where(leak | (worn <= 0), 0.0, np.clip(worn - art, 0.0, None))
     offsets = np.zeros((len(ANCHOR_NAMES), 2))
     for name in _OUTLINE:
@@ -181,14 +212,79 @@ def worn_mask_reach(
         # is extrapolated from the anchors), so the anchor moves by the deficit scaled back.
         ratio = r_a / max(float(art[k]), r_a)
         offsets[_A[name]] = rel / r_a * deficit[k] * ratio
+    if abs(turn) >= FRONT_MIN_TURN:
+        _push_front(offsets, dst, centre, frame, turn, deficit, art)
     return Reach(worn, art, limit, offsets)
 
 
-def _reach_box(box: Box) -> np.ndarray:
-    """Corners of where a worn mask can be: the face box, wider by a fifth each side and a third lower."""
-    x0, x1 = box.x - 0.2 * box.w, box.x + 1.2 * box.w
+def _leaks(past_probe: np.ndarray, at_limit: np.ndarray) -> np.ndarray:
+    """Rays whose region is a leak: past the probe, or at the limit in one unbroken run of rays with one
+    that is (the wall it leaks into ends, at its edge or in a shadow, before the probe does on some rays).
+    A ray that stops short of the limit is a mask edge whatever its neighbours do."""
+    leak = past_probe.copy()
+    for i in np.flatnonzero(past_probe):
+        for j in (range(i - 1, -1, -1), range(i + 1, len(leak))):
+            for k in j:
+                if not at_limit[k]:
+                    break
+                leak[k] = True
+    return leak
+
+
+def _push_front(
+    offsets: np.ndarray, dst: np.ndarray, centre: np.ndarray, frame: FaceFrame, turn: float, deficit, art
+) -> None:
+    """Move the front side's outline anchors of a face in profile along the nose's direction (in place).
+
+    In profile the front anchors sit close to the nose-mouth line, so moving them
+    "outward from the centre" moves them up or down, not forward to where the mask
+    stands off the face: they move along the eye line instead, by the largest deficit
+    of the rays within FRONT_SPAN of straight ahead.
+    """
+    sign = 1.0 if turn > 0 else -1.0
+    ahead = np.cos(RAY_ANGLES) * sign >= math.cos(FRONT_SPAN)
+    if not ahead.any():
+        return
+    k = int(np.argmax(np.where(ahead, deficit, -1.0)))
+    if deficit[k] <= 0:
+        return
+    forward = frame.ex * sign
+    side = "right" if sign > 0 else "left"
+    for name in (f"cheek_{side}", f"jaw_{side}_nose", f"jaw_{side}_low"):
+        i = _A[name]
+        x_a = float((dst[i] + offsets[i] - centre) @ forward)
+        # The art's front edge moves with the anchors in proportion, as for the other rays.
+        move = deficit[k] * min(1.0, max(x_a, 0.0) / max(float(art[k]), 1e-6)) if x_a > art[k] else deficit[k]
+        done = float(offsets[i] @ forward)
+        if move > done:
+            offsets[i] = offsets[i] + forward * (move - done)
+
+
+def _reach_box(box: Box, turn: float = 0.0, frame: FaceFrame | None = None) -> np.ndarray:
+    """Corners of where a worn mask can be: the face box, wider by a fifth each side and a third lower,
+    and wider still in front of a face in profile (``turn``, towards the face frame's +x when positive)."""
+    grow_l = grow_r = 0.2
+    if frame is not None and abs(frame.ex[0]) > 0.5:
+        front = FRONT_BOX * abs(turn)
+        if (turn > 0) == (frame.ex[0] > 0):
+            grow_r += front
+        else:
+            grow_l += front
+    x0, x1 = box.x - grow_l * box.w, box.x + (1 + grow_r) * box.w
     y0, y1 = box.y, box.y + 1.35 * box.h
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
+
+def _turn_of(dst: np.ndarray, frame: FaceFrame) -> float:
+    """How far the fitted face is turned, -1..1, positive when the nose tip points along the frame's +x:
+    the nose tip's place between the two jaws (at nose height) along the eye line."""
+    nose = float((dst[_A["nose_tip"]] - frame.origin) @ frame.ex)
+    left = float((dst[_A["jaw_left_nose"]] - frame.origin) @ frame.ex)
+    right = float((dst[_A["jaw_right_nose"]] - frame.origin) @ frame.ex)
+    width = right - left
+    if width <= 1e-6:
+        return 0.0
+    return float(np.clip(2 * (nose - left) / width - 1, -1.0, 1.0))
 
 
 def _ray_to_box(c: np.ndarray, dirs: np.ndarray, corners: np.ndarray) -> np.ndarray:

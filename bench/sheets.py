@@ -1,12 +1,15 @@
 """Before/after sheets of the hardest real faces: the labelled face in the original and in one or more outputs.
 
-    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json] [--pick worst|small|profile|coloured|all]
+    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json]
+                           [--pick worst|worst_light|small|profile|down|coloured|all]
                            [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
 
 DIR is the labelled set (images/, labels/; see bench/real_photos.py), each
-OUT a ``maskalbum run`` output folder (images/, faces.csv) for those photos.
+OUT a ``maskalbum run`` output folder (images/, faces.csv) for those photos, or a
+``bench.real_photos --folds`` output holding one such folder per fold.
 ``--json`` is bench/real_photos.py's ``--json`` for the LAST output: it gives
-the share of the worn mask still visible per face, which ``worst`` sorts by.
+the share of the worn mask still visible per face, which ``worst`` sorts by
+(``worst_light``: its light pixels only, the issue's first measure).
 Each row is one labelled masked face: the original, then each output, cut
 around the face with room below the chin (where KN95s and cloth masks reach)
 and enlarged to ``--cell`` px so that 15 px crowd faces can be judged.
@@ -29,15 +32,30 @@ from bench.real_photos import UNCHANGED_LEVELS, Label, match, read_labels, srgb_
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PICKS = ("worst", "small", "profile", "coloured", "all")
+PICKS = ("worst", "worst_light", "small", "profile", "down", "coloured", "all")
+
+
+def _folders(out: Path) -> list[Path]:
+    """An output folder, or the fold_K folders under it (bench/real_photos.py --folds)."""
+    if (out / "faces.csv").exists():
+        return [out]
+    return sorted(f for f in out.glob("fold_*") if (f / "faces.csv").exists())
 
 
 def _rows(out: Path) -> dict[str, list[dict]]:
     by_photo: dict[str, list[dict]] = {}
-    with (out / "faces.csv").open(newline="") as f:
-        for r in csv.DictReader(f):
-            by_photo.setdefault(Path(r["image"]).stem, []).append(r)
+    for folder in _folders(out):
+        with (folder / "faces.csv").open(newline="") as f:
+            for r in csv.DictReader(f):
+                by_photo.setdefault(Path(r["image"]).stem, []).append(r)
     return by_photo
+
+
+def _output(out: Path, stem: str) -> Path:
+    for folder in _folders(out):
+        if (folder / "images" / f"{stem}.jpg").exists():
+            return folder / "images" / f"{stem}.jpg"
+    return out / "images" / f"{stem}.jpg"
 
 
 def _crop(image: Image.Image, lab: Label, cell: int) -> Image.Image:
@@ -97,14 +115,16 @@ def main(argv: list[str] | None = None) -> None:
         help="mark the worn-mask pixels bench/real_photos.py counts as still visible (red)",
     )
     p.add_argument("--min-width", type=float, default=12.0)
+    p.add_argument("--faces", help="only these labelled faces, e.g. 071#2,132#2 (photo#label), in this order")
     p.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "sheets" / "sheet.png")
     args = p.parse_args(argv)
 
     rows = [_rows(o) for o in args.outs]
-    visible = {}
+    visible, light = {}, {}
     if args.json:
         for f in json.loads(args.json.read_text())["faces"]:
             visible[(f["photo"], f["label"])] = f["visible"]
+            light[(f["photo"], f["label"])] = f.get("visible_light")
     candidates = []
     for image_path in sorted((args.dir / "images").glob("*.jpg")):
         stem = image_path.stem
@@ -128,16 +148,25 @@ def main(argv: list[str] | None = None) -> None:
         if args.pick == "worst":
             v = visible.get((stem, lab.index))
             return -(v if v is not None else (0.5 if row is None or row["action"] != "replaced" else 0.0))
+        if args.pick == "worst_light":
+            v = light.get((stem, lab.index))
+            return -(v if v is not None else 0.0)
         if args.pick == "small":
             return lab.w
         if args.pick == "profile":
             return -abs(float(row["yaw"])) if row else 0.0
+        if args.pick == "down":
+            return float(row["pitch"]) if row else 0.0
         if args.pick == "coloured":
             with Image.open(args.dir / "images" / f"{stem}.jpg") as im:
                 return -_chroma(im.convert("RGB"), lab)
         return 0.0
 
     chosen = sorted(candidates, key=key)[: args.count] if args.pick != "all" else candidates[: args.count]
+    if args.faces:
+        wanted = [tuple(f.split("#")) for f in args.faces.split(",")]
+        by_face = {(stem, str(lab.index)): (stem, lab, row) for stem, lab, row in candidates}
+        chosen = [by_face[w] for w in wanted if w in by_face]
     cell, label_h, pad = args.cell, 16, 6
     columns = 1 + len(args.outs)
     per_row = max(1, args.per_row)
@@ -153,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         yaw = f" yaw {float(row['yaw']):.0f}" if row else ""
         text = f"{stem} #{lab.index} {lab.w:.0f}px {what}{yaw}" + (f" vis {100 * v:.0f}%" if v is not None else "")
         draw.text((x, y), text, fill=(230, 230, 230))
-        sources = [args.dir / "images" / f"{stem}.jpg"] + [o / "images" / f"{stem}.jpg" for o in args.outs]
+        sources = [args.dir / "images" / f"{stem}.jpg"] + [_output(o, stem) for o in args.outs]
         for c, path in enumerate(sources):
             if path.exists():
                 with Image.open(path) as im:

@@ -16,7 +16,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 import batch_job.paint as paint_module
-from batch_job.detect.face import Box, Face, Point
+from batch_job.detect.face import Box, Face, Point, Pose
+from batch_job.fit import CANONICAL_LANDMARKS
 from batch_job.pipeline import Context, process_photo
 from batch_job.settings import Settings
 from testing.synth import MASK_COLOURS, PersonSpec, coverage_map, make_scene
@@ -26,17 +27,22 @@ from testing.synth import MASK_COLOURS, PersonSpec, coverage_map, make_scene
 BIG_MASK_HALF = [(0.0, 0.22), (0.55, 0.3), (1.2, 0.38), (1.45, 0.85), (1.3, 1.5), (0.85, 2.2), (0.0, 2.6)]
 
 
-def _outline(truth) -> np.ndarray:
+# A cloth mask larger still: its edge lies past where the fit may reach (the art plus
+# cover.REACH_SIDE / REACH_DOWN), as oversized cloth masks and scarves do on the real photos.
+HUGE_MASK_HALF = [(0.0, 0.22), (0.55, 0.3), (1.3, 0.38), (1.75, 0.85), (1.6, 1.7), (1.0, 2.7), (0.0, 3.1)]
+
+
+def _outline(truth, half_outline=BIG_MASK_HALF) -> np.ndarray:
     el, er = np.array(truth.eye_left), np.array(truth.eye_right)
     d = float(np.linalg.norm(er - el))
     ex = (er - el) / d
     ey = np.array([-ex[1], ex[0]])
     mid = (el + er) / 2
-    half = BIG_MASK_HALF + [(-x, y) for x, y in reversed(BIG_MASK_HALF[1:-1])]
+    half = half_outline + [(-x, y) for x, y in reversed(half_outline[1:-1])]
     return np.array([mid + (ex * x + ey * y) * d for x, y in half])
 
 
-def scene_with_big_mask(colour: str, width: float = 240, yaw: float = 0.0, seed: int = 5):
+def scene_with_big_mask(colour: str, width: float = 240, yaw: float = 0.0, seed: int = 5, half=BIG_MASK_HALF):
     """A photo of one person wearing a mask that reaches lower and wider than a surgical one; (jpeg, worn alpha)."""
     scene = make_scene(
         [PersonSpec(width, colour=colour, yaw=yaw, asset=1)], size=(720, 720), seed=seed, positions=[(360, 300)]
@@ -44,7 +50,7 @@ def scene_with_big_mask(colour: str, width: float = 240, yaw: float = 0.0, seed:
     (truth,) = scene.faces
     ss = 4
     big = Image.new("L", (720 * ss, 720 * ss), 0)
-    ImageDraw.Draw(big).polygon([tuple(p * ss) for p in _outline(truth)], fill=255)
+    ImageDraw.Draw(big).polygon([tuple(p * ss) for p in _outline(truth, half)], fill=255)
     alpha = np.asarray(big.resize((720, 720), Image.Resampling.BOX), dtype=np.float32) / 255.0
     rng = np.random.default_rng(seed)
     base = np.array(MASK_COLOURS[colour], np.float32)
@@ -89,6 +95,23 @@ def test_the_monster_mask_covers_a_lower_wider_worn_mask(ctx, monkeypatch, colou
         "kn95.jpg", data, ctx.__class__(ctx.settings.replace(all_faces=True), ctx.detector, ctx.pool), keep_alpha=True
     )
     assert visible(plain, worn) > 0.04
+
+
+@pytest.mark.parametrize(("colour", "yaw"), [("white", 30.0), ("black", 0.0)])
+def test_a_worn_mask_past_the_limit_is_covered_to_it_not_taken_for_a_leak(ctx, monkeypatch, colour, yaw):
+    """The grown region stops between the limit and the leak probe: a mask edge, so the fit reaches the limit."""
+    import batch_job.cover as cover_module
+
+    data, worn = scene_with_big_mask(colour, yaw=yaw, half=HUGE_MASK_HALF)
+    settings = ctx.settings.replace(all_faces=True)
+    result = process_photo("huge.jpg", data, ctx.__class__(settings, ctx.detector, ctx.pool), keep_alpha=True)
+    assert result.row.faces_masked == 1
+    # Measured: white at yaw 30 2.4 %, black 2.3 % (main before the probe: 37 %, 20 %); with the probe
+    # off (every region at the limit a leak) 23 % and 19 %.
+    assert visible(result, worn) < 0.06
+    monkeypatch.setattr(cover_module, "LEAK_PROBE", 0.0)
+    plain = process_photo("huge.jpg", data, ctx.__class__(settings, ctx.detector, ctx.pool), keep_alpha=True)
+    assert visible(plain, worn) > 0.12
 
 
 def test_faces_of_14_to_22_px_are_masked_and_cover_their_mask(catalog):
@@ -175,3 +198,83 @@ def test_a_white_wall_beside_a_white_mask_does_not_pull_the_monster_mask_onto_it
     d = truth.eye_distance
     # Measured: the art (its straps) reaches 0.41 d into the wall; with the leak guard off it follows the wall.
     assert cover[250:560, int(right + 0.6 * d) :].max() < 0.5
+
+
+# A face in profile, nose to the image's right (FaceMesh's layout at yaw 60-80 on the real photos:
+# the far eye and jaw close to the nose-mouth line), in eye distances from the eye midpoint.
+PROFILE = {
+    **CANONICAL_LANDMARKS,
+    "eyeRight": (0.25, 0.0), "nose": (0.6, 0.6), "mouthLeft": (0.05, 1.0), "mouthRight": (0.45, 1.0),
+    "mouthUp": (0.3, 0.9), "mouthDown": (0.3, 1.1), "upperJawlineRight": (0.3, 0.25),
+    "midJawlineRight": (0.25, 1.1), "chinBottom": (0.3, 1.62),
+}  # fmt: skip
+
+
+def profile_scene(colour, wall: tuple[int, int, int] | None = None):
+    """A drawn head in profile whose worn mask stands off the face in front of the nose, as masks do
+    seen from the side; (picture, the profile Face, worn-mask pixels). ``wall``: the background in
+    front of the face, else a green unlike any mask."""
+    d, cx, cy = 60.0, 300.0, 220.0
+    face = Face(
+        Box(cx - 1.1 * d, cy - 0.9 * d, 2.0 * d, 2.6 * d),
+        0.9,
+        {n: Point(cx + x * d, cy + y * d) for n, (x, y) in PROFILE.items()},
+        Pose(yaw=60),
+    )
+    image = Image.new("RGB", (600, 500), (96, 120, 104))
+    draw = ImageDraw.Draw(image)
+    if wall is not None:
+        draw.rectangle([cx + 1.4 * d, 0, 600, 500], fill=wall)
+    draw.ellipse([cx - 1.2 * d, cy - 1.3 * d, cx + 0.9 * d, cy + 1.9 * d], fill=(214, 170, 140))
+    worn = [(-0.6, 0.35), (0.7, 0.3), (1.55, 0.75), (1.45, 1.45), (0.6, 1.95), (-0.5, 1.6)]
+    polygon = [(cx + x * d, cy + y * d) for x, y in worn]
+    draw.polygon(polygon, fill=colour)
+    mask = Image.new("L", image.size, 0)
+    ImageDraw.Draw(mask).polygon(polygon, fill=255)
+    return image, face, np.asarray(mask) > 127
+
+
+def _painted_cover(painted, shape) -> np.ndarray:
+    cover = np.zeros(shape, np.float32)
+    x0, y0, x1, y1 = painted.box
+    cover[y0:y1, x0:x1] = painted.alpha
+    return cover
+
+
+@pytest.mark.parametrize("colour", [(40, 44, 52), (120, 170, 220), (235, 236, 238)])
+def test_a_profile_is_covered_where_its_mask_stands_off_in_front_of_the_nose(catalog, monkeypatch, colour):
+    """In profile the front anchors sit near the nose-mouth line: the front is reached by moving them
+    forward along the eye line (cover._push_front), not out from the centre."""
+    import batch_job.cover as cover_module
+
+    def visible_share() -> float:
+        shares = []
+        for template in catalog.masks:
+            image, face, worn = profile_scene(colour)
+            (painted,) = paint_module.paint(image, [paint_module.PaintJob(face, template, seed=1)], keep_alpha=True)
+            shares.append(float(np.mean(_painted_cover(painted, worn.shape)[worn] < 0.5)))
+        return max(shares)
+
+    # Measured: 0.0 % for every mask in the catalog; without the forward move 24-26 %.
+    assert visible_share() < 0.02
+    monkeypatch.setattr(cover_module, "FRONT_MIN_TURN", 2.0)
+    assert visible_share() > 0.15
+
+
+def test_a_profile_against_a_wall_of_its_mask_colour_is_not_pulled_onto_the_wall(catalog, monkeypatch):
+    """The worn mask touches a wall of its own colour in front of the face: the region leaks, and the
+    front is not moved onto the wall."""
+    import batch_job.cover as cover_module
+
+    def reach_into_wall() -> float:
+        image, face, worn = profile_scene((40, 44, 52), wall=(40, 44, 52))
+        job = paint_module.PaintJob(face, catalog.masks[0], seed=1)
+        (painted,) = paint_module.paint(image, [job], keep_alpha=True)
+        columns = np.nonzero((_painted_cover(painted, worn.shape) > 0.5).any(axis=0))[0]
+        return (float(columns.max()) - (300 + 1.4 * 60)) / 60
+
+    # Measured, in eye distances past the wall's edge: -0.6 (short of it); without the wall the fit's
+    # front reaches 0.7 past that edge (the worn mask's front); with the leak guard off, 1.05 into the wall.
+    assert reach_into_wall() < 0.4
+    monkeypatch.setattr(cover_module, "LEAK_PROBE", 10.0)
+    assert reach_into_wall() > 0.4
