@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -391,22 +392,18 @@ def _reduced_alpha(image: Image.Image, factor: int) -> np.ndarray:
 
 
 def _grow(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """The part of ``allowed`` connected (8-neighbours) to ``seed``."""
-    region = seed & allowed
-    while True:
-        grown = region.copy()
-        grown[1:] |= region[:-1]
-        grown[:-1] |= region[1:]
-        grown[:, 1:] |= region[:, :-1]
-        grown[:, :-1] |= region[:, 1:]
-        grown[1:, 1:] |= region[:-1, :-1]
-        grown[:-1, :-1] |= region[1:, 1:]
-        grown[1:, :-1] |= region[:-1, 1:]
-        grown[:-1, 1:] |= region[1:, :-1]
-        grown &= allowed
-        if np.array_equal(grown, region):
-            return region
-        region = grown
+    """The part of ``allowed`` connected (8-neighbours) to ``seed``.
+
+    One labelling pass: growing by dilation until nothing changed took as many passes as the region
+    is long (~40 on a 400 px face), a third of the reach's time.
+    """
+    count, labels = cv2.connectedComponents(allowed.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros_like(allowed)
+    touched = np.zeros(count, dtype=bool)
+    touched[labels[seed & allowed]] = True
+    touched[0] = False  # label 0 is everything not allowed
+    return touched[labels]
 
 
 def _samples(binary: np.ndarray, c: np.ndarray, dirs: np.ndarray, radii: np.ndarray) -> np.ndarray:
