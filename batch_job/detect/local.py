@@ -17,6 +17,7 @@ from batch_job.detect.base import SURVEY_LONG_SIDE, ImageSource, register
 from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.errors import DetectorError
 from batch_job.settings import Settings
+from batch_job.stages import timed
 
 # The finest scale faces are looked for at is ``long_side`` (``--detect-size``, default in
 # Settings): CenterFace finds faces from about 20 px, so 2048 px reaches faces ~40 px wide in
@@ -35,10 +36,13 @@ DETECT_MIN_LONG_SIDE = 960
 ZOOM_FLOOR = 0.02
 SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
-# When the windows would cover more than this share of the photo (a crowd, a
-# busy texture), one full pass at the fine scale costs no more than the windows
-# (small inputs run less efficiently per pixel) and sees every face whole.
-ZOOM_MAX_SHARE = 0.6
+# Real photos are not synthetic backgrounds: foliage, crowds and print give dozens of peaks
+# over the floor, and the windows around them cost more than the survey (devset scaled to
+# 12 MP: 1.2 s of windows per photo, mostly whole-photo passes at 2048 px when the windows
+# passed 60 % of the photo). The windows are read strongest peak first until they cover
+# this share of the photo at the fine scale; the rest are weaker than every window read.
+# (bench/detect_speed.py: recall per size bucket unchanged, see docs/QUALITY.md.)
+ZOOM_BUDGET = 0.08
 # CenterFace scores faces that fill a large part of its input poorly (a 300 px
 # face turned 45 degrees scored 0.15-0.3 where the same face at 150 px scored
 # 0.6-0.7, testing/synth.py); a pass at this size catches close-ups.
@@ -157,7 +161,7 @@ class CenterFace:
         half), so a face up to ``BAND_OVERLAP`` px tall is seen whole by the
         band that keeps it; larger faces come from the 800 px survey, where
         they are small again (this whole-photo pass is the fine scale's
-        fallback for crowds, see ``_survey_and_zoom``).
+        reference the survey is measured against, see ``_survey_and_zoom``).
         """
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
         h = pixels.shape[1]
@@ -178,8 +182,8 @@ class CenterFace:
         return found
 
     def survey(self, image: Image.Image, floor: float) -> tuple[list[Candidate], np.ndarray]:
-        """Faces in ``image`` plus hints: (x, y) of the heatmap's local peaks in
-        [floor, threshold) - places a face too small for this scale may be."""
+        """Faces in ``image`` plus hints: (x, y, peak) of the heatmap's local peaks in
+        [floor, threshold) - places a face too small for this scale may be, and how strongly."""
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
         hints: list[np.ndarray] = []
         found = self._run(pixels, 0, None, hints=(floor, hints))
@@ -211,7 +215,9 @@ class CenterFace:
         heatmap, scale, offset, marks = self._session.run(None, {self._input: blob}, options)
         heat = heatmap[0, 0]
         if hints is not None:
-            hints[1].append(_peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold) * 4.0 + 2.0)
+            cells = _peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold)
+            peak = heat[cells[:, 1].astype(int), cells[:, 0].astype(int)]
+            hints[1].append(np.column_stack([cells * 4.0 + 2.0, peak]))
         ys, xs = np.nonzero(heat > self.threshold)
         if len(ys) == 0:
             return []
@@ -278,6 +284,20 @@ def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple
             for g in np.unique(labels)
         ])  # fmt: skip
     return sorted((int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in boxes)
+
+
+def _strongest(hints: np.ndarray, scale: float, count: float) -> np.ndarray:
+    """The (x, y) of up to ``count`` hints, scaled by ``scale``, strongest peak first; a hint
+    within a quarter window of a stronger one kept is left out (its window would be the same)."""
+    near = ZOOM_WINDOW / 4
+    kept: list[np.ndarray] = []
+    for i in np.argsort(-hints[:, 2], kind="stable"):
+        point = hints[i, :2] * scale
+        if len(kept) >= max(1, int(count)):
+            break
+        if not any(abs(point[0] - q[0]) <= near and abs(point[1] - q[1]) <= near for q in kept):
+            kept.append(point)
+    return np.array(kept).reshape(-1, 2)
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
@@ -463,16 +483,19 @@ class LocalDetector:
         if max(image.size) <= CLOSEUP_LONG_SIDE * 1.25:
             return []
         k = CLOSEUP_LONG_SIDE / max(image.size)
-        small = image.resize(
-            (max(1, round(image.width * k)), max(1, round(image.height * k))),
-            Image.Resampling.BILINEAR,
-            reducing_gap=2.0,
-        )
-        return [(c, scale * k) for c in self._centerface(small)]
+        with timed("closeup"):
+            small = image.resize(
+                (max(1, round(image.width * k)), max(1, round(image.height * k))),
+                Image.Resampling.BILINEAR,
+                reducing_gap=2.0,
+            )
+            return [(c, scale * k) for c in self._centerface(small)]
 
     def _survey_and_zoom(self, source: ImageSource, fine: float) -> list[tuple[Candidate, float]]:
-        survey, sk = source.at_most(SURVEY_LONG_SIDE)
-        sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
+        with timed("decode"):
+            survey, sk = source.at_most(SURVEY_LONG_SIDE)
+        with timed("survey"):
+            sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
         found = [(c, sk) for c in sure] + self._closeups(survey, sk)
         # A peak inside a face already found is that face, not another one. A face
         # the survey barely resolves is looked at again: the fine scale gives it a
@@ -484,27 +507,29 @@ class LocalDetector:
             inside = (hints[:, None, 0] >= boxes[None, :, 0]) & (hints[:, None, 0] <= boxes[None, :, 2])
             inside &= (hints[:, None, 1] >= boxes[None, :, 1]) & (hints[:, None, 1] <= boxes[None, :, 3])
             hints = hints[~inside.any(axis=1)]
-        barely = [(c.box.center.x, c.box.center.y) for c in sure if c.box.w < SURVEY_SURE_PX]
-        hints = np.concatenate([hints.reshape(-1, 2), np.array(barely).reshape(-1, 2)])
+        barely = [(c.box.center.x, c.box.center.y, c.score) for c in sure if c.box.w < SURVEY_SURE_PX]
+        hints = np.concatenate([hints.reshape(-1, 3), np.array(barely).reshape(-1, 3)])
         fine_size = (round(source.size[0] * fine), round(source.size[1] * fine))
         if self.zoom:
-            if not len(hints):
+            points = _strongest(hints, fine / sk, ZOOM_BUDGET * fine_size[0] * fine_size[1] / ZOOM_WINDOW**2)
+            if not len(points):
                 return found
-            windows = _windows(hints * (fine / sk), fine_size, ZOOM_WINDOW)
-            area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
-            if area <= ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
+            with timed("decode"):
                 full, _ = source.at_most(max(source.size))
-                for x0, y0, x1, y1 in windows:
-                    # Cut from the full photo and reduce just the window: the photo is
-                    # decoded at full size for painting anyway, a 2048 px copy is not.
-                    # fine_size is rounded: x1 / fine can pass the photo's edge by a fraction of a pixel.
-                    box = (x0 / fine, y0 / fine, min(full.width, x1 / fine), min(full.height, y1 / fine))
+            for x0, y0, x1, y1 in _windows(points, fine_size, ZOOM_WINDOW):
+                # Cut from the full photo and reduce just the window: the photo is
+                # decoded at full size for painting anyway, a 2048 px copy is not.
+                # fine_size is rounded: x1 / fine can pass the photo's edge by a fraction of a pixel.
+                box = (x0 / fine, y0 / fine, min(full.width, x1 / fine), min(full.height, y1 / fine))
+                with timed("windows"):
                     part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
                     found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
-                return found
-        # The whole photo at the fine scale: the crowd fallback, or zoom off.
-        image, k = source.at_most(max(fine_size))
-        return found + [(c, k) for c in self._centerface(image)]
+            return found
+        # The whole photo at the fine scale: the reference the survey is measured against.
+        with timed("decode"):
+            image, k = source.at_most(max(fine_size))
+        with timed("windows"):
+            return found + [(c, k) for c in self._centerface(image)]
 
     def _refine(self, source: ImageSource, box: Box, score: float, points: np.ndarray) -> tuple[Face, np.ndarray]:
         eye_l, eye_r = points[0], points[1]
@@ -513,11 +538,13 @@ class LocalDetector:
         # Read the crop from the survey copy when it already gives FaceMesh its
         # own 192 px, else from the full photo (decoded once, and needed for
         # painting anyway): two levels, never a decode per face.
-        image, k = source.at_most(SURVEY_LONG_SIDE)
-        if crop.side * k < MESH_SIZE and k < 1.0:
-            image, k = source.at_most(max(source.size))
-        mesh, _ = self._mesh(image, _scaled(crop, k))
-        mesh, mesh_score = self._mesh(image, _crop_from_mesh(mesh))
+        with timed("decode"):
+            image, k = source.at_most(SURVEY_LONG_SIDE)
+            if crop.side * k < MESH_SIZE and k < 1.0:
+                image, k = source.at_most(max(source.size))
+        with timed("landmarks"):
+            mesh, _ = self._mesh(image, _scaled(crop, k))
+            mesh, mesh_score = self._mesh(image, _crop_from_mesh(mesh))
         mesh /= k
         face = Face(box=box, score=score, landmarks=landmarks_from_mesh(mesh), pose=_pose(mesh), mesh_score=mesh_score)
         return face, mesh
