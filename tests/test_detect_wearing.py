@@ -166,39 +166,24 @@ def test_a_face_too_small_for_the_survey_is_found_in_a_window(detector):
     sure, hints = detector._centerface.survey(survey, local.ZOOM_FLOOR)
     tx, ty, tw, th = scene.faces[0].box
     assert not any(tx <= (c.box.x + c.box.w / 2) / k <= tx + tw for c in sure)
-    assert any(tx - tw <= x / k <= tx + 2 * tw and ty - th <= y / k <= ty + 2 * th for x, y, _ in hints)
+    assert any(tx - tw <= x / k <= tx + 2 * tw and ty - th <= y / k <= ty + 2 * th for x, y in hints)
     faces = detector.detect(Photo(scene.jpeg(90)))
     assert len(faces) == 1
     assert tx <= faces[0].box.center.x <= tx + tw and ty <= faces[0].box.center.y <= ty + th
 
 
-def test_many_hints_read_only_the_strongest_windows(detector, monkeypatch):
+def test_many_hints_fall_back_to_one_fine_pass(detector, monkeypatch):
     import batch_job.detect.local as local
 
     scene, _ = _small_face_photo()
-    # With no floor every heatmap ripple is a hint: the windows around all of them would
-    # cover the photo. Only the strongest, within the budget, are read - and the face's
-    # peak is among them.
+    # With no floor every heatmap ripple is a hint: the windows would cover the
+    # photo, so the detector reads it whole at the fine scale instead - and finds the same face.
     monkeypatch.setattr(local, "ZOOM_FLOOR", 0.0)
-    read = []
+    calls = []
     original = local.CenterFace.window
-    spy = lambda self, image, *a: read.append(image.size) or original(self, image, *a)
-    monkeypatch.setattr(local.CenterFace, "window", spy)
+    monkeypatch.setattr(local.CenterFace, "window", lambda self, *a: calls.append(1) or original(self, *a))
     faces = detector.detect(Photo(scene.jpeg(90)))
-    assert len(faces) == 1
-    assert 0 < sum(w * h for w, h in read) <= 1.5 * local.ZOOM_BUDGET * 2048 * 1536
-
-
-def test_strongest_hints_skip_near_duplicates_and_keep_to_the_count():
-    from batch_job.detect.local import ZOOM_WINDOW, _strongest
-
-    hints = np.array([[100.0, 100.0, 0.05], [104.0, 100.0, 0.04], [500.0, 300.0, 0.2], [900.0, 50.0, 0.03]])
-    # Doubled to the fine scale: the second is a shoulder of the first; strongest first.
-    assert _strongest(hints, 2.0, 10).tolist() == [[1000.0, 600.0], [200.0, 200.0], [1800.0, 100.0]]
-    assert _strongest(hints, 2.0, 2).tolist() == [[1000.0, 600.0], [200.0, 200.0]]
-    assert _strongest(hints, 2.0, 0.3).tolist() == [[1000.0, 600.0]]  # at least one window
-    assert _strongest(np.zeros((0, 3)), 2.0, 10).shape == (0, 2)
-    assert ZOOM_WINDOW / 4 >= 8  # the shoulder above is within a quarter window
+    assert calls == [] and len(faces) == 1
 
 
 def test_tall_inputs_run_in_bands_without_losing_or_doubling_a_face(detector):

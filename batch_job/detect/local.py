@@ -36,13 +36,10 @@ DETECT_MIN_LONG_SIDE = 960
 ZOOM_FLOOR = 0.02
 SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
-# Real photos are not synthetic backgrounds: foliage, crowds and print give dozens of peaks
-# over the floor, and the windows around them cost more than the survey (devset scaled to
-# 12 MP: 1.2 s of windows per photo, mostly whole-photo passes at 2048 px when the windows
-# passed 60 % of the photo). The windows are read strongest peak first until they cover
-# this share of the photo at the fine scale; the rest are weaker than every window read.
-# (bench/detect_speed.py: recall per size bucket unchanged, see docs/QUALITY.md.)
-ZOOM_BUDGET = 0.08
+# When the windows would cover more than this share of the photo (a crowd, a
+# busy texture), one full pass at the fine scale costs no more than the windows
+# (small inputs run less efficiently per pixel) and sees every face whole.
+ZOOM_MAX_SHARE = 0.6
 # CenterFace scores faces that fill a large part of its input poorly (a 300 px
 # face turned 45 degrees scored 0.15-0.3 where the same face at 150 px scored
 # 0.6-0.7, testing/synth.py); a pass at this size catches close-ups.
@@ -146,8 +143,8 @@ class Candidate:
 
 
 # The int8 build of CenterFace (models/convert.py --int8) runs in ~0.75x the float time on
-# AVX2 cores and finds the same faces on the development set scaled to 12 MP
-# (docs/QUALITY.md, "Detection speed"); the float model stays beside it as its reference.
+# AVX2 cores and finds as many faces on the development set (docs/QUALITY.md, "Detection
+# speed (issue 13)"); the float model stays beside it as its source and reference.
 CENTERFACE_MODEL = "centerface.int8.onnx"
 
 
@@ -167,7 +164,7 @@ class CenterFace:
         half), so a face up to ``BAND_OVERLAP`` px tall is seen whole by the
         band that keeps it; larger faces come from the 800 px survey, where
         they are small again (this whole-photo pass is the fine scale's
-        reference the survey is measured against, see ``_survey_and_zoom``).
+        fallback for crowds, see ``_survey_and_zoom``).
         """
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
         h = pixels.shape[1]
@@ -188,8 +185,8 @@ class CenterFace:
         return found
 
     def survey(self, image: Image.Image, floor: float) -> tuple[list[Candidate], np.ndarray]:
-        """Faces in ``image`` plus hints: (x, y, peak) of the heatmap's local peaks in
-        [floor, threshold) - places a face too small for this scale may be, and how strongly."""
+        """Faces in ``image`` plus hints: (x, y) of the heatmap's local peaks in
+        [floor, threshold) - places a face too small for this scale may be."""
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
         hints: list[np.ndarray] = []
         found = self._run(pixels, 0, None, hints=(floor, hints))
@@ -221,9 +218,7 @@ class CenterFace:
         heatmap, scale, offset, marks = self._session.run(None, {self._input: blob}, options)
         heat = heatmap[0, 0]
         if hints is not None:
-            cells = _peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold)
-            peak = heat[cells[:, 1].astype(int), cells[:, 0].astype(int)]
-            hints[1].append(np.column_stack([cells * 4.0 + 2.0, peak]))
+            hints[1].append(_peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold) * 4.0 + 2.0)
         ys, xs = np.nonzero(heat > self.threshold)
         if len(ys) == 0:
             return []
@@ -290,20 +285,6 @@ def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple
             for g in np.unique(labels)
         ])  # fmt: skip
     return sorted((int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in boxes)
-
-
-def _strongest(hints: np.ndarray, scale: float, count: float) -> np.ndarray:
-    """The (x, y) of up to ``count`` hints, scaled by ``scale``, strongest peak first; a hint
-    within a quarter window of a stronger one kept is left out (its window would be the same)."""
-    near = ZOOM_WINDOW / 4
-    kept: list[np.ndarray] = []
-    for i in np.argsort(-hints[:, 2], kind="stable"):
-        point = hints[i, :2] * scale
-        if len(kept) >= max(1, int(count)):
-            break
-        if not any(abs(point[0] - q[0]) <= near and abs(point[1] - q[1]) <= near for q in kept):
-            kept.append(point)
-    return np.array(kept).reshape(-1, 2)
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
@@ -513,28 +494,30 @@ class LocalDetector:
             inside = (hints[:, None, 0] >= boxes[None, :, 0]) & (hints[:, None, 0] <= boxes[None, :, 2])
             inside &= (hints[:, None, 1] >= boxes[None, :, 1]) & (hints[:, None, 1] <= boxes[None, :, 3])
             hints = hints[~inside.any(axis=1)]
-        barely = [(c.box.center.x, c.box.center.y, c.score) for c in sure if c.box.w < SURVEY_SURE_PX]
-        hints = np.concatenate([hints.reshape(-1, 3), np.array(barely).reshape(-1, 3)])
+        barely = [(c.box.center.x, c.box.center.y) for c in sure if c.box.w < SURVEY_SURE_PX]
+        hints = np.concatenate([hints.reshape(-1, 2), np.array(barely).reshape(-1, 2)])
         fine_size = (round(source.size[0] * fine), round(source.size[1] * fine))
         if self.zoom:
-            points = _strongest(hints, fine / sk, ZOOM_BUDGET * fine_size[0] * fine_size[1] / ZOOM_WINDOW**2)
-            if not len(points):
+            if not len(hints):
                 return found
-            with timed("decode"):
-                full, _ = source.at_most(max(source.size))
-            for x0, y0, x1, y1 in _windows(points, fine_size, ZOOM_WINDOW):
-                # Cut from the full photo and reduce just the window: the photo is
-                # decoded at full size for painting anyway, a 2048 px copy is not.
-                # fine_size is rounded: x1 / fine can pass the photo's edge by a fraction of a pixel.
-                box = (x0 / fine, y0 / fine, min(full.width, x1 / fine), min(full.height, y1 / fine))
-                with timed("windows"):
-                    part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
-                    found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
-            return found
-        # The whole photo at the fine scale: the reference the survey is measured against.
+            windows = _windows(hints * (fine / sk), fine_size, ZOOM_WINDOW)
+            area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
+            if area <= ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
+                with timed("decode"):
+                    full, _ = source.at_most(max(source.size))
+                for x0, y0, x1, y1 in windows:
+                    # Cut from the full photo and reduce just the window: the photo is
+                    # decoded at full size for painting anyway, a 2048 px copy is not.
+                    # fine_size is rounded: x1 / fine can pass the photo's edge by a fraction of a pixel.
+                    box = (x0 / fine, y0 / fine, min(full.width, x1 / fine), min(full.height, y1 / fine))
+                    with timed("windows"):
+                        part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+                        found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
+                return found
+        # The whole photo at the fine scale: the crowd fallback, or zoom off.
         with timed("decode"):
             image, k = source.at_most(max(fine_size))
-        with timed("windows"):
+        with timed("windows"):  # the crowd fallback: the whole photo at the fine scale
             return found + [(c, k) for c in self._centerface(image)]
 
     def _refine(self, source: ImageSource, box: Box, score: float, points: np.ndarray) -> tuple[Face, np.ndarray]:
