@@ -1,9 +1,10 @@
 """Detection speed and recall on real photos scaled to 12 MP: two source trees side by side, photo by photo.
 
-    python -m bench.detect_speed DEVSET [--limit N] [--before TREE] [--after TREE] [--json FILE]
+    python -m bench.detect_speed DEVSET [--limit N] [--before TREE] [--after TREE] [--json FILE] [--own-size]
 
 Each photo of DEVSET/images is scaled to 4032 px on its long side (bicubic) and written as a
-JPEG (q90) to a temporary folder, its YOLO labels scaled with it. Two worker processes, one
+JPEG (q90) to a temporary folder, its YOLO labels scaled with it (``--own-size``: the photos as
+they are, the sizes ``bench.real_photos`` runs). Two worker processes, one
 per source tree (``--before``: e.g. ``git archive main | tar -x -C /tmp/before``; ``--after``:
 this tree), each load ``LocalDetector`` once (one onnxruntime thread, as in an album run) and
 are handed the same photo in turn, alternating which goes first, so that the load of a shared
@@ -86,11 +87,17 @@ class Worker:
         self.proc.wait()
 
 
-def scaled_set(data_dir: Path, dest: Path, limit: int | None) -> list[tuple[Path, list[Label], list[Label]]]:
+def scaled_set(
+    data_dir: Path, dest: Path, limit: int | None, own_size: bool = False
+) -> list[tuple[Path, list[Label], list[Label]]]:
     """(scaled JPEG, labels in its pixels, labels in the original's pixels) per photo."""
     out = []
     for stem, path in list(image_paths(data_dir).items())[:limit]:
         with Image.open(path) as image:
+            if own_size:
+                labels = read_labels(data_dir / "labels" / f"{stem}.txt", image.size)
+                out.append((path, labels, labels))
+                continue
             rgb = image.convert("RGB")
         k = LONG_SIDE / max(rgb.size)
         size = (round(rgb.width * k), round(rgb.height * k))
@@ -108,10 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", type=Path, help="source tree of the reference detector (omit: after only)")
     parser.add_argument("--after", type=Path, default=ROOT)
     parser.add_argument("--json", type=Path, help="write the per-photo figures here")
+    parser.add_argument("--own-size", action="store_true", help="the photos at their own size, not 4032 px")
     args = parser.parse_args(argv)
     trees = {"after": args.after} | ({"before": args.before} if args.before else {})
     with tempfile.TemporaryDirectory() as tmp:
-        photos = scaled_set(args.devset, Path(tmp), args.limit)
+        photos = scaled_set(args.devset, Path(tmp), args.limit, args.own_size)
         workers = {name: Worker(tree) for name, tree in trees.items()}
         results: dict[str, list[dict]] = {name: [] for name in trees}
         order = list(trees)
@@ -120,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[name].append(workers[name].run(jpeg))
         for w in workers.values():
             w.close()
-    print(f"{len(photos)} photos scaled to {LONG_SIDE} px, one onnxruntime thread per worker")
+    print(f"{len(photos)} photos {'at their own size' if args.own_size else f'scaled to {LONG_SIDE} px'}, one thread")
     print("tree   | s/photo mean | median | p90   | " + " | ".join(bucket_name(lo, hi) for lo, hi in BUCKETS[1:]))
     summary = {}
     for name in trees:
