@@ -17,6 +17,7 @@ from batch_job.detect.base import SURVEY_LONG_SIDE, ImageSource, register
 from batch_job.detect.face import Box, Face, Point, Pose
 from batch_job.errors import DetectorError
 from batch_job.settings import Settings
+from batch_job.stages import timed
 
 # The finest scale faces are looked for at is ``long_side`` (``--detect-size``, default in
 # Settings): CenterFace finds faces from about 20 px, so 2048 px reaches faces ~40 px wide in
@@ -141,10 +142,16 @@ class Candidate:
     points: np.ndarray  # (5, 2) x, y
 
 
+# The int8 build of CenterFace (models/convert.py --int8) runs in ~0.75x the float time on
+# AVX2 cores and finds as many faces on the development set (docs/QUALITY.md, "Detection
+# speed (issue 13)"); the float model stays beside it as its source and reference.
+CENTERFACE_MODEL = "centerface.int8.onnx"
+
+
 class CenterFace:
-    def __init__(self, threshold: float, threads: int = 1) -> None:
+    def __init__(self, threshold: float, threads: int = 1, model: str = CENTERFACE_MODEL) -> None:
         self.threshold = threshold
-        self._session = onnx_session("centerface.onnx", threads)
+        self._session = onnx_session(model, threads)
         self._input = self._session.get_inputs()[0].name
         self._run_options = _shrink_options()
 
@@ -463,16 +470,19 @@ class LocalDetector:
         if max(image.size) <= CLOSEUP_LONG_SIDE * 1.25:
             return []
         k = CLOSEUP_LONG_SIDE / max(image.size)
-        small = image.resize(
-            (max(1, round(image.width * k)), max(1, round(image.height * k))),
-            Image.Resampling.BILINEAR,
-            reducing_gap=2.0,
-        )
-        return [(c, scale * k) for c in self._centerface(small)]
+        with timed("closeup"):
+            small = image.resize(
+                (max(1, round(image.width * k)), max(1, round(image.height * k))),
+                Image.Resampling.BILINEAR,
+                reducing_gap=2.0,
+            )
+            return [(c, scale * k) for c in self._centerface(small)]
 
     def _survey_and_zoom(self, source: ImageSource, fine: float) -> list[tuple[Candidate, float]]:
-        survey, sk = source.at_most(SURVEY_LONG_SIDE)
-        sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
+        with timed("decode"):
+            survey, sk = source.at_most(SURVEY_LONG_SIDE)
+        with timed("survey"):
+            sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
         found = [(c, sk) for c in sure] + self._closeups(survey, sk)
         # A peak inside a face already found is that face, not another one. A face
         # the survey barely resolves is looked at again: the fine scale gives it a
@@ -493,18 +503,22 @@ class LocalDetector:
             windows = _windows(hints * (fine / sk), fine_size, ZOOM_WINDOW)
             area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
             if area <= ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
-                full, _ = source.at_most(max(source.size))
+                with timed("decode"):
+                    full, _ = source.at_most(max(source.size))
                 for x0, y0, x1, y1 in windows:
                     # Cut from the full photo and reduce just the window: the photo is
                     # decoded at full size for painting anyway, a 2048 px copy is not.
                     # fine_size is rounded: x1 / fine can pass the photo's edge by a fraction of a pixel.
                     box = (x0 / fine, y0 / fine, min(full.width, x1 / fine), min(full.height, y1 / fine))
-                    part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
-                    found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
+                    with timed("windows"):
+                        part = full.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+                        found += [(c, fine) for c in self._centerface.window(part, x0, y0)]
                 return found
         # The whole photo at the fine scale: the crowd fallback, or zoom off.
-        image, k = source.at_most(max(fine_size))
-        return found + [(c, k) for c in self._centerface(image)]
+        with timed("decode"):
+            image, k = source.at_most(max(fine_size))
+        with timed("windows"):  # the crowd fallback: the whole photo at the fine scale
+            return found + [(c, k) for c in self._centerface(image)]
 
     def _refine(self, source: ImageSource, box: Box, score: float, points: np.ndarray) -> tuple[Face, np.ndarray]:
         eye_l, eye_r = points[0], points[1]
@@ -513,11 +527,13 @@ class LocalDetector:
         # Read the crop from the survey copy when it already gives FaceMesh its
         # own 192 px, else from the full photo (decoded once, and needed for
         # painting anyway): two levels, never a decode per face.
-        image, k = source.at_most(SURVEY_LONG_SIDE)
-        if crop.side * k < MESH_SIZE and k < 1.0:
-            image, k = source.at_most(max(source.size))
-        mesh, _ = self._mesh(image, _scaled(crop, k))
-        mesh, mesh_score = self._mesh(image, _crop_from_mesh(mesh))
+        with timed("decode"):
+            image, k = source.at_most(SURVEY_LONG_SIDE)
+            if crop.side * k < MESH_SIZE and k < 1.0:
+                image, k = source.at_most(max(source.size))
+        with timed("landmarks"):
+            mesh, _ = self._mesh(image, _scaled(crop, k))
+            mesh, mesh_score = self._mesh(image, _crop_from_mesh(mesh))
         mesh /= k
         face = Face(box=box, score=score, landmarks=landmarks_from_mesh(mesh), pose=_pose(mesh), mesh_score=mesh_score)
         return face, mesh
