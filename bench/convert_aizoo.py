@@ -13,8 +13,11 @@ What changes, and why (no weight is touched):
   onnxruntime refuses ("A shape tensor must be a vector tensor"): flattened to 1-D;
 - the input's height and width (and the anchor count out) are made symbolic and
   the converter's fixed-size value_info dropped: the wearing check runs it on a
-  smaller crop than the 260 x 260 it was trained at (4x cheaper at 160; any side
-  from 160 up works, below that the last 3 x 3 convolution has nothing to read);
+  smaller crop than the 260 x 260 it was trained at (batch_job/wearing.py MASK_SIDE);
+- only what the wearing check reads is kept: the class scores of the first four
+  levels (anchors 0.04-0.45 of the side; a face fills half the crop). The box
+  offsets and the last level go (a quarter of the work at 128 px, and the
+  last level's unpadded 3 x 3 convolution would need 160 px or more);
 - initializers are sorted by name, so two runs give the same bytes.
 """
 
@@ -28,6 +31,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "batch_job" / "detect" / "models" / "aizoo_mask.onnx"
+SCORES = "cls_branch_concat_1/concat"  # the [mask, no mask] scores of every anchor, level by level
+LEVELS = 4
 TFLITE_SHA256 = "d2347acf155858681619bc009368f730288aa0447d2c97209be4a26d9be4e928"
 
 
@@ -44,16 +49,35 @@ def convert(src: Path, dst: Path) -> None:
         if init.name in shapes and len(init.dims) != 1:
             flat = numpy_helper.to_array(init).reshape(-1)
             model.graph.initializer[i].CopyFrom(numpy_helper.from_array(flat, init.name))
+    _keep_class_scores(model.graph, LEVELS)
     dims = model.graph.input[0].type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "height", "width"
-    for output in model.graph.output:
-        output.type.tensor_type.shape.dim[1].dim_param = "anchors"
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "anchors"
     del model.graph.value_info[:]
     ordered = sorted(model.graph.initializer, key=lambda item: item.name)
     del model.graph.initializer[:]
     model.graph.initializer.extend(ordered)
     onnx.checker.check_model(model)
     onnx.save(model, str(dst))
+
+
+def _keep_class_scores(graph, levels: int) -> None:
+    """Cut the graph down to one output, the class scores of the first ``levels`` levels."""
+    (concat,) = [n for n in graph.node if n.output[0] == SCORES]
+    del concat.input[levels:]
+    kept_outputs = [o for o in graph.output if o.name == SCORES]
+    del graph.output[:]
+    graph.output.extend(kept_outputs)
+    needed, kept = {SCORES}, []
+    for node in reversed(list(graph.node)):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    weights = [i for i in graph.initializer if i.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(weights)
 
 
 def main() -> int:
