@@ -335,7 +335,9 @@ def mask_detector_features(crop: np.ndarray) -> list[float]:
     centres = _mask_anchor_centres(crop.shape[-1])
     cls = cls[0].astype(np.float64)
     if len(centres) != len(cls):
-        raise DetectorError(f"mask detector gave {len(cls)} anchors for a {crop.shape[-1]} px crop, expected {len(centres)}")
+        raise DetectorError(
+            f"mask detector gave {len(cls)} anchors for a {crop.shape[-1]} px crop, expected {len(centres)}"
+        )
     reach = 0.3 / MASK_CROP  # the face box spans 1 / MASK_CROP of the crop, centred
     on_face = np.all(np.abs(centres - 0.5) <= reach, axis=1)
     best = np.flatnonzero(on_face)[np.argmax(cls[on_face].max(axis=1))]

@@ -235,8 +235,6 @@ def export(x, flipped, y, kind: str, path: Path) -> None:
     print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("dir", type=Path)
