@@ -15,7 +15,9 @@ blurred crowd faces on real photos, and called hair and objects masked. For the
 local detector's faces the decision is now a small learned check
 (``assess``: gradient-boosted trees in ``models/wearing.onnx``, fitted on
 labelled real photos by bench/train_wearing.py) that reads the rule's skin
-fraction as one input among the face's colours, edges and detection scores.
+fraction as one input among the face's colours, edges and detection scores,
+whether its landmarks sit like a face's, and what a face-mask detector
+(AIZOOTech's, ``models/aizoo_mask.onnx``) says about a crop around it.
 """
 
 from __future__ import annotations
