@@ -42,13 +42,18 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_every_shipped_model_has_its_licence_beside_it(wheel):
     names = set(wheel.namelist())
     models = sorted(n for n in names if n.endswith(".onnx"))
-    assert models == [MODELS + n for n in ("centerface.int8.onnx", "centerface.onnx", "facemesh.onnx", "wearing.onnx")]
+    assert models == [
+        MODELS + n
+        for n in ("aizoo_mask.onnx", "centerface.int8.onnx", "centerface.onnx", "facemesh.onnx", "wearing.onnx")
+    ]
     for model in models:
         assert f"{model}.LICENSE" in names, f"{model} ships without its licence"
     # Apache-2.0 asks for the licence and a notice of changes to travel with a modified file.
     assert "Apache License" in wheel.read(MODELS + "facemesh.onnx.LICENSE").decode()
     assert "tflite2onnx" in wheel.read(MODELS + "facemesh.onnx.NOTICE").decode()
     assert "MIT License" in wheel.read(MODELS + "centerface.onnx.LICENSE").decode()
+    assert "AIZOOTech" in wheel.read(MODELS + "aizoo_mask.onnx.LICENSE").decode()
+    assert MODELS + "aizoo_mask.md" in names
     assert MODELS + "README.md" in names
     # Ours (trained on labelled photos by bench/train_wearing.py): the project's MIT licence, and its provenance.
     assert wheel.read(MODELS + "wearing.onnx.LICENSE") == (ROOT / "LICENSE").read_bytes()

@@ -150,3 +150,63 @@ def test_labels_match_detections_by_overlap_or_centres():
         {"x": 500, "y": 500, "w": 40, "h": 40},  # matches nothing
     ]
     assert match(labels, rows) == {0: (0, pytest.approx(1600 / 3000)), 1: (1, pytest.approx(350 / 1650))}
+
+
+# -- the mask detector's second opinion and the plausibility features ---------------------------
+
+
+def test_the_mask_detector_sees_the_painted_mask(detector, bare_scene):
+    """Its "mask" score at the face rises when a covering is drawn on, and its "no mask" score falls."""
+    from batch_job.wearing import mask_crop, mask_detector_features
+
+    jpeg, faces = bare_scene
+    bare_photo = Photo(jpeg)
+    worn = jpeg
+    for face in faces:
+        worn = _wear(worn, face, "kn95")
+    worn_photo = Photo(worn)
+    for face in faces:
+        bare = mask_detector_features(mask_crop(*view(bare_photo, face), face))
+        masked = mask_detector_features(mask_crop(*view(worn_photo, face), face))
+        assert masked[0] > bare[0] + 0.3, (bare, masked)
+        assert masked[1] < bare[1], (bare, masked)
+
+
+def test_the_mask_detector_reads_faces_at_the_photos_edge():
+    """A face box reaching past the photo's corner: the crop is padded black, the scores still come."""
+    from batch_job.detect.face import Box, Face
+    from batch_job.wearing import MASK_SIDE, mask_crop, mask_detector_features
+
+    image = Image.new("RGB", (300, 200), (120, 140, 160))
+    for box in (Box(-40, -30, 90, 100), Box(260, 150, 80, 90), Box(10, 10, 0.5, 0.5)):
+        crop = mask_crop(image, 1.0, Face(box, 0.5), MASK_SIDE)
+        assert crop.shape == (1, 3, MASK_SIDE, MASK_SIDE) and crop.dtype == np.float32
+        scores = mask_detector_features(crop)
+        assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores)
+
+
+@pytest.mark.parametrize("side", [96, 128, 160, 260])
+def test_the_mask_detectors_anchors_match_its_outputs_at_any_side(side):
+    from batch_job.wearing import _mask_anchor_centres, _mask_detector
+
+    session, name = _mask_detector()
+    (scores,) = session.run(None, {name: np.zeros((1, 3, side, side), np.float32)})
+    assert scores.shape == (1, len(_mask_anchor_centres(side)), 2)
+
+
+def test_plausibility_tells_a_face_from_a_squashed_mesh(bare_scene):
+    """A real face's landmarks lie as a face's do; the same points squashed and pushed out of the box do not."""
+    import dataclasses
+
+    from batch_job.detect.face import Point
+    from batch_job.wearing import _plausibility
+
+    _, faces = bare_scene
+    for face in faces:
+        nose, mouth, chin, off, tilt, inside = _plausibility(face)
+        assert 0.3 < nose < 0.9 and 0.8 < mouth < 1.4 and 1.3 < chin < 2.2, (nose, mouth, chin)
+        assert off < 0.3 and tilt < 0.3 and inside == 1.0
+        mid = face.landmarks["eyeLeft"].lerp(face.landmarks["eyeRight"], 0.5)
+        squashed = {k: Point(p.x, mid.y + (p.y - mid.y) * 0.3 + face.box.h * 0.8) for k, p in face.landmarks.items()}
+        flat = _plausibility(dataclasses.replace(face, landmarks=squashed))
+        assert flat[2] < 0.8 * chin and flat[5] < 1.0
