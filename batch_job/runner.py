@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from batch_job import stages
 from batch_job.album import Entry, OutputNames, scan
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
@@ -152,14 +153,19 @@ class _Worker:
             if old and old != out and (self.spec.names is None or self.spec.names.owner(old) in (None, key)):
                 self.dest.delete(layout.images + old)
         size = None
-        if out:
-            payload = result.output if result.output is not None else data
-            self.dest.write(layout.images + out, payload, _content_type(out))
-            size = len(payload)
-            for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + THUMBS):
-                self.dest.write(thumb_key, blob, "image/jpeg")
-        record = result.to_json()
-        # Written after the image: a record on disk means its image is complete.
+        with stages.timed("write"):
+            if out:
+                payload = result.output if result.output is not None else data
+                self.dest.write(layout.images + out, payload, _content_type(out))
+                size = len(payload)
+                for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + THUMBS):
+                    self.dest.write(thumb_key, blob, "image/jpeg")
+            record = result.to_json()
+            # Written after the image: a record on disk means its image is complete.
+            self._write_record(record_key, sha, size, logical, record)
+        return record, False
+
+    def _write_record(self, record_key: str, sha: str, size: int | None, logical: str, record: dict) -> None:
         self.dest.write(
             record_key,
             json.dumps(
@@ -173,7 +179,6 @@ class _Worker:
             ).encode(),
             "application/json",
         )
-        return record, False
 
     def _output_name(self, key: str, logical: str) -> str:
         return self.spec.names.output_for(key, logical) if self.spec.names else logical
