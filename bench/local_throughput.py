@@ -375,13 +375,20 @@ STAGE_ORDER = ("decode", "decode full", "survey", "windows", "closeup", "landmar
                "paint", "thumbs", "encode", "write", "(rest)")  # fmt: skip
 
 
+_INSTRUMENTED: list[str] | None = None
+
+
 def _instrument() -> list[str]:
-    """Wrap the stages other modules do not mark themselves; returns what could not be found."""
+    """Wrap (once) the stages other modules do not mark themselves; returns what could not be found."""
+    global _INSTRUMENTED
     import importlib
 
     from batch_job import stages
 
-    missing = []
+    if _INSTRUMENTED is not None:
+        return _INSTRUMENTED
+    missing: list[str] = []
+    _INSTRUMENTED = missing
     for module_name, owner_name, attr, stage in _WRAPPED:
         module = importlib.import_module(module_name)
         if "stages.timed(" in Path(module.__file__).read_text() and f'"{stage}"' in Path(module.__file__).read_text():
