@@ -2,8 +2,9 @@
 
 The decoded ``Photo`` is the detectors' ``ImageSource``: it hands out reduced
 copies through JPEG ``draft()`` (DCT scaling, about 5x cheaper than a full
-decode of a 12 MP photo) and only decodes at full size when a mask is actually
-painted. Photos that end up unchanged are copied byte for byte, never
+decode of a 12 MP photo) and decodes at full size at most once (``full()``),
+when a mask is painted or a detector reads a window or a face at full
+resolution. Photos that end up unchanged are copied byte for byte, never
 re-encoded.
 """
 
