@@ -2,8 +2,9 @@
 
 The decoded ``Photo`` is the detectors' ``ImageSource``: it hands out reduced
 copies through JPEG ``draft()`` (DCT scaling, about 5x cheaper than a full
-decode of a 12 MP photo) and only decodes at full size when a mask is actually
-painted. Photos that end up unchanged are copied byte for byte, never
+decode of a 12 MP photo) and decodes at full size at most once (``full()``),
+when a mask is painted or a detector reads a window or a face at full
+resolution. Photos that end up unchanged are copied byte for byte, never
 re-encoded.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
+from batch_job import stages
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
 from batch_job.settings import Settings
 
@@ -73,6 +75,8 @@ class Photo:
         self._levels: dict[int, tuple[Image.Image, float]] = {}
         self._rgb_notes: list[str] = []
         self._full: Image.Image | None = None
+        # Decodes of the whole photo so far: 0 or 1 (tests and the benchmark read it).
+        self.full_decodes = 0
 
     # -- ImageSource -------------------------------------------------------------------------
     def at_most(self, long_side: int) -> tuple[Image.Image, float]:
@@ -81,14 +85,19 @@ class Photo:
             return self._upright_rgb(), 1.0
         if long_side in self._levels:
             return self._levels[long_side]
-        if self._full is not None:
-            base = self._full
-        else:
+        base = self._full
+        if base is None:
             base = _open(self.data, self._max_pixels)
             if base.format in ("JPEG", "MPO"):
                 # draft() picks the largest 1/2^k DCT scale still >= the request.
                 base.draft("RGB", (long_side, long_side))
-            base = _upright(_load(base), self.orientation)
+            if base.size == self._stored_size:
+                # No reduced decode here (not a JPEG, or no 1/2^k scale fits, e.g. 2048 px of 12 MP):
+                # that is the full decode, kept for painting rather than paid twice.
+                base = self.full()
+            else:
+                with stages.timed("decode"):
+                    base = _upright(_load(base), self.orientation)
         # No notes from here: a reduced copy for detection changes nothing in the output;
         # a photo that ends up copied byte for byte was converted to nothing.
         base = _to_rgb(base, None)
@@ -108,7 +117,9 @@ class Photo:
     def full(self) -> Image.Image:
         """The upright image at full resolution in its own mode (decoded once)."""
         if self._full is None:
-            image = _upright(_load(_open(self.data, self._max_pixels)), self.orientation)
+            with stages.timed("decode full"):
+                image = _upright(_load(_open(self.data, self._max_pixels)), self.orientation)
+            self.full_decodes += 1
             self.info = dict(image.info)  # exif_transpose rewrote EXIF/XMP without the orientation
             self._full = image
         return self._full

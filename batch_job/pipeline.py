@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from batch_job import stages
 from batch_job.album import IMAGE_SUFFIXES, output_key
 from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
@@ -133,7 +134,8 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
         return PhotoRow(**base)
 
     try:
-        photo = Photo(data, max_pixels=settings.max_pixels, name=key)
+        with stages.timed("decode"):  # the header; pixels are decoded lazily, at the size asked
+            photo = Photo(data, max_pixels=settings.max_pixels, name=key)
     except ImageTooLarge as exc:
         return PhotoResult(row("error", str(exc)))
     except UnsupportedFile as exc:
@@ -144,7 +146,8 @@ def process_photo(key: str, data: bytes, ctx: Context, keep_alpha: bool = False)
 
     width, height = photo.size
     try:
-        faces = ctx.detector.detect(photo)
+        with stages.timed("detect"):  # what the detector's own marks (survey, windows, landmarks) leave
+            faces = ctx.detector.detect(photo)
         faces = sorted(faces, key=lambda f: (f.box.y, f.box.x))  # stable, readable face indices
         decisions = [_decide(i, face, photo, ctx, sha) for i, face in enumerate(faces)]
         notes = "; ".join(dict.fromkeys(photo.notes))
@@ -220,7 +223,8 @@ class _Decision:
 def _decide(index: int, face: Face, photo: Photo, ctx: Context, sha: str) -> _Decision:
     """What to do with one face. A failure here is this face's row, never the photo's."""
     try:
-        wearing = assess(*view(photo, face), face)
+        with stages.timed("wearing"):
+            wearing = assess(*view(photo, face), face)
     except Exception as exc:  # one face's wearing check must not lose the photo; logged in full
         log.exception("wearing check failed on face %d", index)
         return _Decision(
@@ -233,7 +237,8 @@ def _decide(index: int, face: Face, photo: Photo, ctx: Context, sha: str) -> _De
         )
     if not (wearing.masked or settings.all_faces):
         return _Decision(index, face, wearing.masked, wearing.score, "left_bare", None)
-    problem = fit_problem(face_to_fit(face))
+    with stages.timed("fit"):
+        problem = fit_problem(face_to_fit(face))
     if problem:
         return _Decision(index, face, wearing.masked, wearing.score, "not_fitted", None, problem)
     template = pick(ctx.pool, settings.seed, sha, index)
@@ -248,9 +253,11 @@ def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, ke
     mode = full.mode
     # Painted in place: the decoded photo is ours alone, and a copy of 12 MP costs ~60 ms.
     result = photo.rgb()
-    before = thumbnail(result) if ctx.thumbs else None  # taken first: paint() works in place
+    with stages.timed("thumbs"):
+        before = thumbnail(result) if ctx.thumbs else None  # taken first: paint() works in place
     chosen = [d for d in decisions if d.job is not None]
-    outcomes = paint(result, [d.job for d in chosen if d.job is not None], keep_alpha=keep_alpha)
+    with stages.timed("paint"):
+        outcomes = paint(result, [d.job for d in chosen if d.job is not None], keep_alpha=keep_alpha)
     painted = []
     for decision, outcome in zip(chosen, outcomes, strict=True):
         if outcome.error:
@@ -266,8 +273,11 @@ def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, ke
         result = result.convert("RGBA")
         result.putalpha(alpha)
     out_key = key if settings.suffix is None else output_key(key, settings.suffix, ctx.shared_stems)
-    thumbs = Thumbs(thumbnail(result), before) if before is not None else None
-    return encode(result, settings), out_key, painted, thumbs
+    with stages.timed("thumbs"):
+        thumbs = Thumbs(thumbnail(result), before) if before is not None else None
+    with stages.timed("encode"):
+        output = encode(result, settings)
+    return output, out_key, painted, thumbs
 
 
 def _unchanged_thumbs(photo: Photo, ctx: Context) -> Thumbs | None:
@@ -275,5 +285,6 @@ def _unchanged_thumbs(photo: Photo, ctx: Context) -> Thumbs | None:
         return None
     # The largest view the detector already decoded (at least its 800 px survey): a second decode at
     # 1024 px cost a quarter of a 12 MP no-faces photo's time; 800 px is enough for the viewer.
-    base = photo.largest_decoded() or photo.at_most(THUMB_PX)[0]
-    return Thumbs(thumbnail(base, grey=photo.mode in GREY_MODES))
+    with stages.timed("thumbs"):
+        base = photo.largest_decoded() or photo.at_most(THUMB_PX)[0]
+        return Thumbs(thumbnail(base, grey=photo.mode in GREY_MODES))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from batch_job import stages
 from batch_job.album import Entry, OutputNames, scan
 from batch_job.detect.base import create_detector, detector_factory
 from batch_job.errors import MaskalbumError, StorageError, UsageError
@@ -152,14 +153,19 @@ class _Worker:
             if old and old != out and (self.spec.names is None or self.spec.names.owner(old) in (None, key)):
                 self.dest.delete(layout.images + old)
         size = None
-        if out:
-            payload = result.output if result.output is not None else data
-            self.dest.write(layout.images + out, payload, _content_type(out))
-            size = len(payload)
-            for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + THUMBS):
-                self.dest.write(thumb_key, blob, "image/jpeg")
-        record = result.to_json()
-        # Written after the image: a record on disk means its image is complete.
+        with stages.timed("write"):
+            if out:
+                payload = result.output if result.output is not None else data
+                self.dest.write(layout.images + out, payload, _content_type(out))
+                size = len(payload)
+                for thumb_key, blob in thumb_files(out, result.thumbs, layout.root + THUMBS):
+                    self.dest.write(thumb_key, blob, "image/jpeg")
+            record = result.to_json()
+            # Written after the image: a record on disk means its image is complete.
+            self._write_record(record_key, sha, size, logical, record)
+        return record, False
+
+    def _write_record(self, record_key: str, sha: str, size: int | None, logical: str, record: dict) -> None:
         self.dest.write(
             record_key,
             json.dumps(
@@ -173,7 +179,6 @@ class _Worker:
             ).encode(),
             "application/json",
         )
-        return record, False
 
     def _output_name(self, key: str, logical: str) -> str:
         return self.spec.names.output_for(key, logical) if self.spec.names else logical
@@ -226,9 +231,37 @@ def _die_with_parent() -> None:
         os._exit(1)  # the parent died before we could ask to follow it
 
 
+_LIBC = None
+# glibc raises its mmap threshold up to 32 MB after a large block is freed: from then on the
+# photo's buffers (a 36 MB decode, Pillow's 16 MB blocks, painting's windows) come from the heap
+# and stay mapped between photos, so an idle worker kept its busiest photo's footprint while the
+# other one peaked. A fixed 1 MB threshold hands every large buffer back when it is freed, and a
+# trim between photos returns the rest: process-tree peak on 30 real 12 MP photos, 2 workers,
+# 1338 and 1396 MiB -> 1272 and 1240 MiB (two pairs of runs), same photos/s (bench/RESULTS.md).
+_MMAP_THRESHOLD = 1 << 20
+
+
+def _tune_malloc() -> None:
+    global _LIBC
+    try:
+        import ctypes
+
+        _LIBC = ctypes.CDLL("libc.so.6")
+        _LIBC.mallopt(-3, _MMAP_THRESHOLD)  # M_MMAP_THRESHOLD (fixed: no dynamic raise)
+    except (OSError, AttributeError):
+        _LIBC = None  # not glibc: the allocator's own policy
+
+
+def _release_memory() -> None:
+    """Between photos: give the heap's free pages back (a worker waits between photos holding none)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def _init_worker(spec: WorkSpec) -> None:
     global _WORKER
     _die_with_parent()
+    _tune_malloc()
     # Ctrl-C goes to the whole process group; the parent decides how to stop,
     # so workers finish (and atomically write) the photo they hold.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -238,7 +271,10 @@ def _init_worker(spec: WorkSpec) -> None:
 
 def _handle(key: str) -> tuple[dict, bool]:
     assert _WORKER is not None
-    return _WORKER.handle(key)
+    try:
+        return _WORKER.handle(key)
+    finally:
+        _release_memory()
 
 
 ResultCallback = Callable[[dict, bool], None]
