@@ -41,6 +41,7 @@ SLOW_MODULES = {
     "test_fuzz",
     "test_cover",
     "test_wearing_real",
+    "test_detect_models",  # builds the int8 experiment: 15 s calibrating on 8 scenes
 }
 SLOW_TESTS = {
     "test_detect_wearing": {
@@ -50,7 +51,6 @@ SLOW_TESTS = {
         "test_pose_signs_follow_rekognition",  # 1.9 s
     },
     "test_inputs": {"test_thirty_faces_in_one_photo"},  # 10 s
-    "test_detect_models": {"test_int8_model_rebuilds_from_the_float_one"},  # 15 s: calibrates on 8 scenes
     "test_run": {  # worker processes, signals, a second run
         "test_ctrl_c_stops_cleanly_and_resumes",
         "test_killed_run_resumes_without_half_files_or_duplicates",

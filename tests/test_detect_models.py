@@ -1,4 +1,4 @@
-"""The int8 CenterFace: agrees with the float model it was built from, and rebuilds from it byte for byte."""
+"""The (unshipped) int8 CenterFace experiment: still builds, and agrees with the float model it is built from."""
 
 from __future__ import annotations
 
@@ -28,15 +28,19 @@ def _iou(a, b) -> float:
 
 
 @pytest.fixture(scope="module")
-def models():
+def models(tmp_path_factory):
+    built = convert.build_int8(tmp_path_factory.mktemp("int8"))
     threshold = local.Settings.detect_threshold
-    return tuple(local.CenterFace(threshold, model=name) for name in ("centerface.onnx", "centerface.int8.onnx"))
+    float_model = local.CenterFace(threshold, model="centerface.onnx")
+    int8_model = local.CenterFace(threshold)
+    int8_model._session = local.onnx_session(built.name, data=built.read_bytes())
+    return float_model, int8_model, built
 
 
 @pytest.mark.parametrize("name", ["astronaut", "hopper"])
 def test_int8_finds_the_real_faces_the_float_model_finds(models, name):
     image = Image.open(FACES_DIR / f"{name}.png").convert("RGB")
-    reference, quantised = (model(image) for model in models)
+    reference, quantised = (model(image) for model in models[:2])
     assert len(reference) == len(quantised) == 1
     a, b = reference[0], quantised[0]
     assert abs(a.score - b.score) <= SCORE_TOLERANCE
@@ -47,28 +51,21 @@ def test_int8_finds_the_real_faces_the_float_model_finds(models, name):
 def test_int8_finds_masked_faces_of_survey_sizes_like_the_float_model(models):
     people = [PersonSpec(40, asset=0), PersonSpec(70, asset=1, skin="deep"), PersonSpec(130, colour="paleblue")]
     image = make_scene(people, size=(800, 600), seed=4).image.convert("RGB")
-    reference, quantised = (sorted(model(image), key=lambda c: c.box.x) for model in models)
+    reference, quantised = (sorted(model(image), key=lambda c: c.box.x) for model in models[:2])
     assert len(reference) == len(quantised) == 3
     for a, b in zip(reference, quantised, strict=True):
         assert abs(a.score - b.score) <= SCORE_TOLERANCE
         assert _iou(a.box, b.box) >= MIN_IOU
 
 
-def test_the_detector_runs_the_int8_model():
-    # The runtime reads the shipped int8 file; the float one is kept as its reference and source.
-    assert local.CENTERFACE_MODEL == "centerface.int8.onnx"
+def test_the_detector_runs_the_float_model():
+    # The int8 build is an experiment: the wearing check is fitted on the float model's scores.
+    assert local.CENTERFACE_MODEL == "centerface.onnx"
 
 
-def test_int8_model_rebuilds_from_the_float_one(tmp_path):
+def test_int8_build_is_reproducible(models, tmp_path):
     import onnxruntime
 
-    built = convert.build_int8(tmp_path)
-    committed = local._model_bytes("centerface.int8.onnx")
+    again = convert.build_int8(tmp_path)
     if onnxruntime.__version__ == convert.QUANTISED_WITH:
-        assert hashlib.sha256(built.read_bytes()).digest() == hashlib.sha256(committed).digest()
-    else:  # another quantiser may lay the file out differently: compare what it computes instead
-        image = make_scene([PersonSpec(80)], size=(640, 480), seed=2).image.convert("RGB")
-        blob = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)[None]
-        sessions = [local.onnx_session("x", data=data) for data in (built.read_bytes(), committed)]
-        runs = [session.run(None, {"input.1": blob}) for session in sessions]
-        assert np.abs(runs[0][0] - runs[1][0]).max() <= 0.05
+        assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(models[2].read_bytes()).digest()

@@ -44,7 +44,7 @@ def test_every_shipped_model_has_its_licence_beside_it(wheel):
     models = sorted(n for n in names if n.endswith(".onnx"))
     assert models == [
         MODELS + n
-        for n in ("aizoo_mask.onnx", "centerface.int8.onnx", "centerface.onnx", "facemesh.onnx", "wearing.onnx")
+        for n in ("aizoo_mask.onnx", "centerface.onnx", "facemesh.onnx", "wearing.onnx")
     ]
     for model in models:
         assert f"{model}.LICENSE" in names, f"{model} ships without its licence"

