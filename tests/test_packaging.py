@@ -42,10 +42,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_every_shipped_model_has_its_licence_beside_it(wheel):
     names = set(wheel.namelist())
     models = sorted(n for n in names if n.endswith(".onnx"))
-    assert models == [
-        MODELS + n
-        for n in ("aizoo_mask.onnx", "centerface.onnx", "facemesh.onnx", "wearing.onnx")
-    ]
+    assert models == [MODELS + n for n in ("aizoo_mask.onnx", "centerface.onnx", "facemesh.onnx", "wearing.onnx")]
     for model in models:
         assert f"{model}.LICENSE" in names, f"{model} ships without its licence"
     # Apache-2.0 asks for the licence and a notice of changes to travel with a modified file.

@@ -17,7 +17,6 @@ def test_timed_records_only_when_enabled():
         stages.enable(False)
 
 
-
 def test_nested_marks_count_their_time_once(monkeypatch):
     clock = iter([0.0, 1.0, 3.0, 7.0])  # survey starts, decode starts, decode ends, survey ends
     monkeypatch.setattr(stages.time, "perf_counter", lambda: next(clock))
