@@ -358,55 +358,10 @@ def measure(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:
 
 
 # -- per-stage breakdown -----------------------------------------------------------------------
-# Stages marked by bench-side wrappers when the module does not mark them itself (the detector
-# and the painter belong to other work; wrapping here keeps their code free of benchmark hooks).
-_WRAPPED = (
-    ("batch_job.detect.local", "CenterFace", "survey", "survey"),
-    ("batch_job.detect.local", "CenterFace", "window", "windows"),
-    # The whole photo at the fine scale (the crowd fallback) is the windows' stage too; a call
-    # made inside another mark (a window, the close-ups) stays that mark's.
-    ("batch_job.detect.local", "CenterFace", "__call__", "windows"),
-    ("batch_job.detect.local", "LocalDetector", "_closeups", "closeup"),
-    ("batch_job.detect.local", "LocalDetector", "_refine", "landmarks"),
-    ("batch_job.paint", None, "fit_template", "fit"),
-    ("batch_job.paint", None, "worn_mask_reach", "fit"),
-)
+# The stages are marked in the pipeline's own code (batch_job.stages.timed): the detector's survey,
+# windows, closeup and landmarks, the painter's paint.* parts, the pipeline's and the runner's.
 STAGE_ORDER = ("decode", "decode full", "survey", "windows", "closeup", "landmarks", "detect", "wearing", "fit",
                "paint", "thumbs", "encode", "write", "(rest)")  # fmt: skip
-
-
-_INSTRUMENTED: list[str] | None = None
-
-
-def _instrument() -> list[str]:
-    """Wrap (once) the stages other modules do not mark themselves; returns what could not be found."""
-    global _INSTRUMENTED
-    import importlib
-
-    from batch_job import stages
-
-    if _INSTRUMENTED is not None:
-        return _INSTRUMENTED
-    missing: list[str] = []
-    _INSTRUMENTED = missing
-    for module_name, owner_name, attr, stage in _WRAPPED:
-        module = importlib.import_module(module_name)
-        if "stages.timed(" in Path(module.__file__).read_text() and f'"{stage}"' in Path(module.__file__).read_text():
-            continue  # marked in its own code
-        owner = getattr(module, owner_name, None) if owner_name else module
-        func = getattr(owner, attr, None) if owner is not None else None
-        if func is None:
-            missing.append(f"{module_name}.{owner_name + '.' if owner_name else ''}{attr}")
-            continue
-
-        def wrapped(*a, __func=func, __stage=stage, __outer_only=attr == "__call__", **kw):
-            if __outer_only and stages.current() not in (None, "detect", "(rest)"):
-                return __func(*a, **kw)
-            with stages.timed(__stage):
-                return __func(*a, **kw)
-
-        setattr(owner, attr, wrapped)
-    return missing
 
 
 def breakdown(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:
@@ -415,7 +370,6 @@ def breakdown(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:
     from batch_job.pipeline import process_photo
     from batch_job.runner import WorkSpec, _Worker, local_layout
 
-    missing = _instrument()
     full_decodes = [0]
     original_full = imaging.Photo.full
 
@@ -448,13 +402,11 @@ def breakdown(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:
     print(f"\n== per-stage breakdown, {mode.name}: {photos} photos in this process (one worker), "
           f"{faces} faces found, {masked} masked, {full_decodes[0]} full decodes, "
           f"{wall / photos:.3f} s/photo")  # fmt: skip
-    if missing:
-        print(f"  (not marked, names not found: {', '.join(missing)})")
     print(f"  {'stage':<12} {'s/photo':>8} {'s/face':>8} {'calls':>6} {'share':>6}")
     per_face = {"fit": masked, "paint": masked}
     for name in sorted(snap, key=lambda n: STAGE_ORDER.index(n) if n in STAGE_ORDER else 99):
         seconds, calls = snap[name]
-        n = per_face.get(name, faces)
+        n = per_face.get(name.split(".")[0], faces)  # paint.warp etc.: per masked face too
         face_text = f"{seconds / n:8.3f}" if n else f"{'-':>8}"
         print(f"  {name:<12} {seconds / photos:8.3f} {face_text} {calls:6d} {seconds / wall:6.1%}")
     print("  (s/face: per face found; fit and paint per masked face. (rest): manifest rows, records, queue)")
@@ -466,7 +418,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--from", dest="source", help="real photos (a folder of images, or one with images/ + labels/)")
     parser.add_argument("--modes", default="synthetic,real,album")
-    parser.add_argument("--repeat", type=int, default=1, help="measure each mode N times and print the spread")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per mode (0: the breakdown alone)")
     parser.add_argument("--breakdown", action="store_true", help="per-stage seconds per photo and per face")
     parser.add_argument("--deface", help="path to a deface 1.5.0 executable (its own venv; never a dependency)")
     parser.add_argument("--models", action="store_true", help="also (c): the floor plus detection only")
@@ -479,7 +431,8 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         for mode in modes:
-            measure(mode, args, Path(tmp))
+            if args.repeat:  # --repeat 0: the breakdown alone
+                measure(mode, args, Path(tmp))
         if args.breakdown:
             for mode in modes:
                 breakdown(mode, args, Path(tmp))
