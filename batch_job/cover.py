@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from batch_job.derived import Derived
 from batch_job.detect.face import Box
 from batch_job.fit import FaceFrame, centre_of
 from batch_job.warp import Mesh, warp
@@ -366,29 +367,24 @@ def _art_alpha(level: tuple[Image.Image, float], mesh: Mesh, origin, step: float
     return warp(alpha, moved, (0, 0, size[0], size[1]))[..., 0]
 
 
-_ALPHA_CACHE: dict[tuple[int, int], tuple[Image.Image, np.ndarray]] = {}
-_ALPHA_CACHE_SIZE = 16
+_ALPHAS: Derived[np.ndarray] = Derived(16)
 
 
 def _reduced_alpha(image: Image.Image, factor: int) -> np.ndarray:
     """The level's alpha box-reduced by ``factor`` (H x W x 1, 0..1), cached per level.
 
     Levels come from paint's bounded level cache, so one level serves many faces of an album; the
-    reduce of the whole RGBA level was ~3 ms of the ~9 ms reach per 400 px face. The entry keeps the
-    image itself so that a recycled id() can never return another level's alpha.
+    reduce of the whole RGBA level was ~3 ms of the ~9 ms reach per 400 px face.
     """
-    key = (id(image), factor)
-    hit = _ALPHA_CACHE.get(key)
-    if hit is not None and hit[0] is image:
-        return hit[1]
-    channel = image.getchannel(len(image.getbands()) - 1)  # "A" or, premultiplied, "a"
-    small = channel.reduce(factor) if factor > 1 else channel
-    alpha = np.asarray(small, dtype=np.float32)[..., None] * np.float32(1 / 255)
-    alpha.setflags(write=False)
-    if len(_ALPHA_CACHE) >= _ALPHA_CACHE_SIZE:
-        _ALPHA_CACHE.pop(next(iter(_ALPHA_CACHE)))
-    _ALPHA_CACHE[key] = (image, alpha)
-    return alpha
+
+    def make() -> np.ndarray:
+        channel = image.getchannel(len(image.getbands()) - 1)  # "A" or, premultiplied, "a"
+        small = channel.reduce(factor) if factor > 1 else channel
+        alpha = np.asarray(small, dtype=np.float32)[..., None] * np.float32(1 / 255)
+        alpha.setflags(write=False)
+        return alpha
+
+    return _ALPHAS.get(image, factor, make)
 
 
 def _grow(seed: np.ndarray, allowed: np.ndarray) -> np.ndarray:

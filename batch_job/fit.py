@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from batch_job.derived import Derived
 from batch_job.detect.face import Face, Point
 from batch_job.warp import Mesh
 from masks.catalog import ANCHOR_INDEX as _A
@@ -317,17 +318,12 @@ def _drop_empty_triangles(mesh: Mesh, template: MaskTemplate) -> Mesh:
     # The answer depends only on the template side of the mesh, the same for every face a
     # template is fitted to: drawing 36 triangles through Pillow cost ~10 ms a fit (its
     # per-call overhead, not the pixels), twice a masked face.
-    key = (id(occupied), mesh.src.tobytes(), mesh.triangles.tobytes())  # masks may share their anchors
-    hit = _KEEP.get(key)
-    if hit is None or hit[0] is not occupied:
-        if len(_KEEP) >= _KEEP_MAX:
-            _KEEP.pop(next(iter(_KEEP)))
-        hit = _KEEP[key] = (occupied, _art_triangles(mesh, occupied, cell))
-    return Mesh(mesh.src, mesh.dst, mesh.triangles[hit[1]])
+    shape = (mesh.src.tobytes(), mesh.triangles.tobytes())  # masks may share their anchors, not their art
+    keep = _KEEP.get(occupied, shape, lambda: _art_triangles(mesh, occupied, cell))
+    return Mesh(mesh.src, mesh.dst, mesh.triangles[keep])
 
 
-_KEEP: dict[tuple[int, bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
-_KEEP_MAX = 64
+_KEEP: Derived[np.ndarray] = Derived(64)
 
 
 def _art_triangles(mesh: Mesh, occupied: np.ndarray, cell: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from batch_job.composite import blend_mask, estimate_blur, face_region_map, level_feather, lit_from_right, luma, soften
 from batch_job.cover import worn_mask_reach
+from batch_job.derived import Derived
 from batch_job.detect.face import Face
 from batch_job.errors import FaceError
 from batch_job.fit import BARE_CHIN_OVERSHOOT, anchor_targets, face_to_fit, fit_problem, fit_template, frame_of
@@ -184,34 +185,24 @@ def _finer_levels(level: Image.Image, mesh: Mesh) -> tuple[list[tuple[Image.Imag
 
 # The pixels of the cached levels as arrays, kept with their level: numpy's view of a Pillow
 # image is a copy (0.6 ms for a 400 px face's level), and the same levels serve a whole album.
-_PIXELS: dict[int, tuple[Image.Image, np.ndarray]] = {}
-_PIXELS_MAX = 8  # a level is up to ~7 MB as pixels: memory stays bounded per worker
+_PIXELS: Derived[np.ndarray] = Derived(8)  # a level is up to ~7 MB as pixels: bounded per worker
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
-    hit = _PIXELS.get(id(image))
-    if hit is None or hit[0] is not image:
-        if len(_PIXELS) >= _PIXELS_MAX:
-            _PIXELS.pop(next(iter(_PIXELS)))
-        hit = _PIXELS[id(image)] = (image, np.asarray(image))
-    return hit[1]
+    return _PIXELS.get(image, None, lambda: np.asarray(image))
 
 
 # Reduced copies of the cached levels, kept with the level they came from (a profile photo
 # set paints the same level's far side again and again; a reduce was 1-3 ms a face).
-_REDUCED: dict[tuple[int, int], tuple[Image.Image, Image.Image, float]] = {}
-_REDUCED_MAX = 16
+_REDUCED: Derived[tuple[Image.Image, float]] = Derived(16)
 
 
 def _reduced(level: Image.Image, factor: int) -> tuple[Image.Image, float]:
-    key = (id(level), factor)
-    hit = _REDUCED.get(key)
-    if hit is None or hit[0] is not level:  # the id of a level the cache has since dropped
-        if len(_REDUCED) >= _REDUCED_MAX:
-            _REDUCED.pop(next(iter(_REDUCED)))
+    def make() -> tuple[Image.Image, float]:
         reduced = level.reduce(factor)
-        hit = _REDUCED[key] = (level, reduced, reduced.width / level.width)
-    return hit[1], hit[2]
+        return reduced, reduced.width / level.width
+
+    return _REDUCED.get(level, factor, make)
 
 
 def _eye_band(canvas: Image.Image, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
