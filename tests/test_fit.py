@@ -302,7 +302,9 @@ def test_landmarks_tilted_far_in_an_upright_box_are_replaced_by_the_box(ctx, mon
     a = math.radians(80)
     c, s = math.cos(a), math.sin(a)
     swung = {
-        n: Point(pivot.x + c * (p.x - pivot.x) - s * (p.y - pivot.y), pivot.y + s * (p.x - pivot.x) + c * (p.y - pivot.y))
+        n: Point(
+            pivot.x + c * (p.x - pivot.x) - s * (p.y - pivot.y), pivot.y + s * (p.x - pivot.x) + c * (p.y - pivot.y)
+        )
         for n, p in found.landmarks.items()
     }
     face = Face(found.box, found.score, swung, found.pose, found.occluded, found.mesh_score)
