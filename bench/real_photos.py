@@ -41,6 +41,13 @@ What it does, in order:
    by a few levels; a painted monster mask moves them by far more). Visible
    share = still-visible mask pixels / mask pixels. "light" is the same over
    the light, grey pixels only (the issue's first measure, white masks).
+   A second definition, "face" (``visible_face``), counts only the part of
+   that segmentation a worn mask can be: inside the ellipse inscribed in the
+   labelled box, and connected (8-neighbours) to the mask pixels round the
+   mouth (rows 0.6-0.85, columns 0.3-0.7 of the box). The box's lower corners
+   hold collars, shirts, hair and background that differ from skin; the
+   first definition counts them as worn mask (on a black mask, a white collar
+   is all its "light" pixels). Both are reported side by side.
 5. Buckets by the labelled face width in pixels: < 12, 12-24, 24-40, 40-80,
    80-160, >= 160; "all >= 12" and ">= 40" are summary rows.
 """
@@ -71,6 +78,8 @@ UPPER_ROWS, UPPER_COLS = (0.15, 0.45), (0.2, 0.8)
 MASK_DELTA = 20.0
 UNCHANGED_LEVELS = 16
 MIN_MASK_PIXELS = 30
+# The "face" definition's seed: where the mouth is in a labelled box, so where any face mask is.
+MOUTH_ROWS, MOUTH_COLS = (0.6, 0.85), (0.3, 0.7)
 
 
 @dataclass
@@ -98,6 +107,8 @@ class FaceOutcome:
     mask_score: float | None = None
     visible: float | None = None
     visible_light: float | None = None
+    visible_face: float | None = None
+    visible_face_light: float | None = None
 
 
 @dataclass
@@ -221,15 +232,44 @@ def worn_mask(original: np.ndarray, lab: Label) -> tuple[np.ndarray, np.ndarray,
     return mask, mask & light, lower
 
 
-def still_visible(original: np.ndarray, output: np.ndarray, lab: Label) -> tuple[float, float | None] | None:
+def face_part(mask: np.ndarray, lab: Label, region: tuple[slice, slice]) -> np.ndarray:
+    """The part of ``mask`` (the lower region's worn-mask pixels) that a worn mask can be: inside the
+    ellipse inscribed in the labelled box and connected to the mask pixels round the mouth."""
+    import cv2
+
+    ys = np.arange(region[0].start, region[0].stop)[:, None] + 0.5
+    xs = np.arange(region[1].start, region[1].stop)[None, :] + 0.5
+    u = (xs - (lab.x + lab.w / 2)) / (lab.w / 2)
+    v = (ys - (lab.y + lab.h / 2)) / (lab.h / 2)
+    inside = mask & (u * u + v * v <= 1.0)
+    rel_x, rel_y = (xs - lab.x) / lab.w, (ys - lab.y) / lab.h
+    mouth = (MOUTH_COLS[0] <= rel_x) & (rel_x <= MOUTH_COLS[1]) & (MOUTH_ROWS[0] <= rel_y) & (rel_y <= MOUTH_ROWS[1])
+    count, labels = cv2.connectedComponents(inside.astype(np.uint8), connectivity=8)
+    touched = np.zeros(count, dtype=bool)
+    touched[labels[inside & mouth]] = True
+    touched[0] = False
+    return touched[labels]
+
+
+def still_visible(original: np.ndarray, output: np.ndarray, lab: Label) -> dict[str, float | None] | None:
+    """Shares of the worn mask still visible: "visible"/"visible_light" (the lower region's pixels
+    unlike skin) and "visible_face"/"visible_face_light" (only those in the face, see face_part)."""
     seg = worn_mask(original, lab)
     if seg is None:
         return None
     mask, light, region = seg
     same = np.abs(original[region].astype(np.int16) - output[region].astype(np.int16)).max(axis=-1) <= UNCHANGED_LEVELS
-    vis = float(same[mask].mean())
-    vis_light = float(same[light].mean()) if light.sum() >= MIN_MASK_PIXELS else None
-    return vis, vis_light
+    face = face_part(mask, lab, region)
+
+    def share(pixels: np.ndarray) -> float | None:
+        return float(same[pixels].mean()) if pixels.sum() >= MIN_MASK_PIXELS else None
+
+    return {
+        "visible": float(same[mask].mean()),
+        "visible_light": share(light),
+        "visible_face": share(face),
+        "visible_face_light": share(face & light),
+    }
 
 
 def run_cli(album: Path, out: Path, extra: list[str], env: dict | None = None) -> float:
@@ -286,8 +326,8 @@ def evaluate(data_dir: Path, out: Path, photos: list[str]) -> list[PhotoOutcome]
                         original = np.asarray(Image.open(image_path).convert("RGB"))
                         output = np.asarray(Image.open(out / "images" / m["output"]).convert("RGB"))
                     vis = still_visible(original, output, lab) if output.shape == original.shape else None
-                    if vis is not None:
-                        fo.visible, fo.visible_light = round(vis[0], 4), None if vis[1] is None else round(vis[1], 4)
+                    for name, value in (vis or {}).items():
+                        setattr(fo, name, None if value is None else round(value, 4))
             res.faces.append(fo)
         matched_rows = {ri for ri, _ in pairs.values()}
         for ri, r in enumerate(rows):
@@ -320,6 +360,8 @@ def summarise(results: list[PhotoOutcome], wall: float | None) -> dict:
         counts = Counter(f.outcome for f in masked)
         vis = [f.visible for f in masked if f.visible is not None]
         vis_light = [f.visible_light for f in masked if f.visible_light is not None]
+        vis_face = [f.visible_face for f in masked if f.visible_face is not None]
+        vis_face_light = [f.visible_face_light for f in masked if f.visible_face_light is not None]
         table[name] = {
             "masked": len(masked),
             "outcomes": dict(counts),
@@ -332,6 +374,11 @@ def summarise(results: list[PhotoOutcome], wall: float | None) -> dict:
             "visible_light_median": round(float(np.median(vis_light)), 4) if vis_light else None,
             "visible_light_p90": round(float(np.percentile(vis_light, 90)), 4) if vis_light else None,
             "visible_n": len(vis),
+            "visible_face_median": round(float(np.median(vis_face)), 4) if vis_face else None,
+            "visible_face_p90": round(float(np.percentile(vis_face, 90)), 4) if vis_face else None,
+            "visible_face_light_median": round(float(np.median(vis_face_light)), 4) if vis_face_light else None,
+            "visible_face_light_p90": round(float(np.percentile(vis_face_light, 90)), 4) if vis_face_light else None,
+            "visible_face_n": len(vis_face),
         }
     painted = sum(1 for r in results for f in r.faces if f.outcome == "replaced")
     unmatched = sum(len(r.unmatched_painted) for r in results)
@@ -465,6 +512,7 @@ def print_table(s: dict) -> None:
     cols = ["replaced", "left_bare", "too_small", "not_found", *kinds]
     head = f"{'width px':>9} {'masked':>6} " + " ".join(f"{c:>10}" for c in cols)
     head += f" {'repl%':>6} {'bare':>5} {'bare→mask':>9} {'vis med':>7} {'vis p90':>7} {'light med/p90':>13}"
+    head += f" {'face med/p90':>13} {'face light':>13}"
     print(head)
     for name, b in s["buckets"].items():
         line = f"{name:>9} {b['masked']:>6} " + " ".join(f"{b['outcomes'].get(c, 0):>10}" for c in cols)
@@ -472,6 +520,8 @@ def print_table(s: dict) -> None:
         line += f" {_pct(b['bare_given_mask_share']):>5}"
         line += f" {_pct(b['visible_median']):>7} {_pct(b['visible_p90']):>7}"
         line += f" {_pct(b['visible_light_median']):>6}/{_pct(b['visible_light_p90']):>6}"
+        line += f" {_pct(b.get('visible_face_median')):>6}/{_pct(b.get('visible_face_p90')):>6}"
+        line += f" {_pct(b.get('visible_face_light_median')):>6}/{_pct(b.get('visible_face_light_p90')):>6}"
         print(line)
     print(
         f"photos {s['photos']}; error rows {s['error_rows']}; s/photo wall {s['seconds_per_photo_wall']}, "

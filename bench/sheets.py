@@ -1,6 +1,6 @@
 """Before/after sheets of the hardest real faces: the labelled face in the original and in one or more outputs.
 
-    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json]
+    python -m bench.sheets DIR OUT_A [OUT_B ...] [--json real.json] [--show-visible [--definition box|face]]
                            [--pick worst|worst_light|small|profile|down|coloured|all]
                            [--count 24] [--cell 220] [--sheet bench/out/sheets/worst.png]
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from bench.real_photos import UNCHANGED_LEVELS, Label, match, read_labels, srgb_to_lab, worn_mask
+from bench.real_photos import UNCHANGED_LEVELS, Label, face_part, match, read_labels, srgb_to_lab, worn_mask
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,8 +80,9 @@ def _chroma(image: Image.Image, lab: Label) -> float:
     return float(np.hypot(lab_px[1], lab_px[2]) + max(0.0, 45 - lab_px[0]))
 
 
-def _mark_visible(original_path: Path, output: Image.Image, lab: Label) -> Image.Image:
-    """The output with bench/real_photos.py's "still visible" worn-mask pixels in red, its segmentation in cyan dots."""
+def _mark_visible(original_path: Path, output: Image.Image, lab: Label, definition: str = "box") -> Image.Image:
+    """The output with bench/real_photos.py's "still visible" worn-mask pixels in red, its segmentation in cyan
+    dots; ``definition`` "face" counts only the part in the face (real_photos.face_part), "box" all of it."""
     with Image.open(original_path) as im:
         original = np.asarray(im.convert("RGB"))
     out = np.asarray(output).copy()
@@ -89,6 +90,8 @@ def _mark_visible(original_path: Path, output: Image.Image, lab: Label) -> Image
     if seg is None or out.shape != original.shape:
         return output
     mask, _, region = seg
+    if definition == "face":
+        mask = face_part(mask, lab, region)
     same = np.abs(original[region].astype(np.int16) - out[region].astype(np.int16)).max(axis=-1) <= UNCHANGED_LEVELS
     view = out[region]
     view[mask & same] = (255, 0, 0)
@@ -114,6 +117,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="mark the worn-mask pixels bench/real_photos.py counts as still visible (red)",
     )
+    p.add_argument(
+        "--definition",
+        choices=("box", "face"),
+        default="box",
+        help="which worn-mask segmentation --show-visible marks and worst/worst_light sort by: the labelled "
+        "box's lower region (box) or its part in the face (face; bench/real_photos.py face_part)",
+    )
     p.add_argument("--min-width", type=float, default=12.0)
     p.add_argument("--faces", help="only these labelled faces, e.g. 071#2,132#2 (photo#label), in this order")
     p.add_argument("--sheet", type=Path, default=ROOT / "bench" / "out" / "sheets" / "sheet.png")
@@ -123,8 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     visible, light = {}, {}
     if args.json:
         for f in json.loads(args.json.read_text())["faces"]:
-            visible[(f["photo"], f["label"])] = f["visible"]
-            light[(f["photo"], f["label"])] = f.get("visible_light")
+            suffix = "_face" if args.definition == "face" else ""
+            visible[(f["photo"], f["label"])] = f.get(f"visible{suffix}")
+            light[(f["photo"], f["label"])] = f.get(f"visible{suffix}_light")
     candidates = []
     for image_path in sorted((args.dir / "images").glob("*.jpg")):
         stem = image_path.stem
@@ -188,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
                 with Image.open(path) as im:
                     picture = im.convert("RGB")
                 if args.show_visible and c > 0:
-                    picture = _mark_visible(sources[0], picture, lab)
+                    picture = _mark_visible(sources[0], picture, lab, args.definition)
                 sheet.paste(_crop(picture, lab, cell), (x + c * (cell + 2), y + label_h))
     args.sheet.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.sheet)
