@@ -70,7 +70,7 @@ BOX_MOUTH = 0.72
 # ... and how far forward of the box's middle it sits per unit of turn (_turn_of), in box widths: on
 # the real photos the nose-mouth centre of faces turned 40 degrees or more sat at 0.78 of the box
 # width (median) on their front side. At the middle, a profile's box seed was its cheek, as was
-# the landmarks', and its worn mask was not looked for at all (a white KN95 left in view, 77 %).
+# the landmarks', and its worn mask was not looked for at all (dev 046: a white KN95 75 % in view).
 BOX_MOUTH_FRONT = 0.3
 BOX_WIDTH_PER_EYE_DISTANCE = 2.3
 # The outline anchors moved outward, and the rays each one answers for.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from batch_job.derived import Derived
-from batch_job.detect.face import Face, Point
+from batch_job.detect.face import Box, Face, Point
 from batch_job.warp import Mesh
 from masks.catalog import ANCHOR_INDEX as _A
 from masks.catalog import ANCHOR_NAMES, MaskTemplate
@@ -162,7 +162,7 @@ OFF_BOX = 0.12
 
 
 # The landmarks' down axis (eye midpoint to chin) may lean this far (degrees) from the image's
-# vertical in a box at least as tall as it is wide. On the real-photo set, of the 879 replaced
+# vertical in a box at least as tall as it is wide. On the real-photo set, of the 899 replaced
 # faces with a segmented mask, the 18 leaning 40 degrees or more were FaceMesh on an ear, the back
 # of a head or upside down on an upright head (a median 72-90 % of their worn mask left in view,
 # against 9 % under 20 degrees); a head really lying on its side gets a box wider than tall
@@ -239,7 +239,7 @@ def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool =
     if "mouthUp" in lm and "mouthDown" in lm:
         mouth = (mouth + (lm["mouthUp"] + lm["mouthDown"]) / 2) / 2
     chin = lm["chinBottom"] + fr.ey * overshoot * fr.d
-    if turn_push and overshoot >= CHIN_OVERSHOOT:
+    if turn_push and overshoot >= CHIN_OVERSHOOT:  # a face wearing a mask (a bare one gets BARE_CHIN_OVERSHOOT)
         chin = _chin_to_box(chin, fr, face.box)
     nose_bridge = fr.origin + (nose - fr.origin) * 0.42
     h_bridge = fr.height(nose_bridge)
@@ -289,7 +289,7 @@ CHIN_IN_BOX = 1.0
 CHIN_BOX_UPRIGHT = 0.95
 
 
-def _chin_to_box(chin: np.ndarray, fr: FaceFrame, box) -> np.ndarray:
+def _chin_to_box(chin: np.ndarray, fr: FaceFrame, box: Box) -> np.ndarray:
     """``chin`` moved down the face (along ey) until it reaches CHIN_IN_BOX of an upright box."""
     if fr.ey[1] < CHIN_BOX_UPRIGHT or box.h <= 0:
         return chin  # a face rolled this far: its upright box reaches past its chin

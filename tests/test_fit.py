@@ -322,7 +322,6 @@ def test_landmarks_tilted_far_in_an_upright_box_are_replaced_by_the_box(ctx, mon
     assert left_in_view() > 0.6
 
 
-
 def test_a_squashed_lower_face_is_fitted_down_to_the_box(ctx, monkeypatch):
     """On a blurred face FaceMesh squashes the lower face upward (dev photos: the chin at 0.87 of the
     box): the chin target comes down to the box's bottom and the worn mask is covered."""
