@@ -33,11 +33,7 @@ def _time_candidates(times: dict[str, list[float]], image, scale: float, face) -
     for k in CROPS:
         crop_features(_scores(image, scale, face, k), k)
     t1 = time.perf_counter()
-    saved, W.PATCH = W.PATCH, 64
-    try:
-        texture_features(W.aligned_patch(image, scale, face))
-    finally:
-        W.PATCH = saved
+    texture_features(W.aligned_patch(image, scale, face, 64))
     t2 = time.perf_counter()
     lower_features(lower_patch(image, scale, face), np.zeros(3))
     t3 = time.perf_counter()

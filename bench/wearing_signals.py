@@ -60,13 +60,7 @@ def _on_face(crop_sides: float) -> np.ndarray:
 
 def _scores(image: Image.Image, scale: float, face: Face, crop_sides: float) -> np.ndarray:
     session, name = W._mask_detector()
-    saved = W.MASK_CROP
-    W.MASK_CROP = crop_sides
-    try:
-        crop = W.mask_crop(image, scale, face)
-    finally:
-        W.MASK_CROP = saved
-    (cls,) = session.run(None, {name: crop})
+    (cls,) = session.run(None, {name: W.mask_crop(image, scale, face, face_sides=crop_sides)})
     return cls[0].astype(np.float64)
 
 
@@ -150,12 +144,7 @@ def extract(data_dir: Path, detections: dict[str, list], cache: Path) -> list[di
             if not face.has_landmarks:
                 continue
             image, scale = W.view(photo, face)
-            saved = W.PATCH
-            W.PATCH = 64
-            try:
-                fine = W.aligned_patch(image, scale, face)
-            finally:
-                W.PATCH = saved
+            fine = W.aligned_patch(image, scale, face, 64)
             out.append({
                 "cls": {k: _scores(image, scale, face, k) for k in (*CROPS, W.MASK_CROP)},
                 "fine": fine.astype(np.float32),

@@ -68,13 +68,8 @@ def test_the_lower_patch_follows_the_landmarks_onto_the_covering(bare_and_covere
 
 def test_texture_reads_the_lower_face_against_the_forehead(bare_and_covered):
     (bare, face), (covered, face_covered) = bare_and_covered
-    w = W.PATCH
-    try:
-        W.PATCH = 64
-        before = texture_features(W.aligned_patch(*W.view(bare, face), face))
-        after = texture_features(W.aligned_patch(*W.view(covered, face_covered), face_covered))
-    finally:
-        W.PATCH = w
+    before = texture_features(W.aligned_patch(*W.view(bare, face), face, 64))
+    after = texture_features(W.aligned_patch(*W.view(covered, face_covered), face_covered, 64))
     assert len(before) == len(after) == 39
     # The share of the lower face within 12 of the forehead's colour, and the share skin-like.
     assert before[-3] > after[-3] + 0.3 and before[-2] > after[-2] + 0.3
