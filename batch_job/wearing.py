@@ -149,8 +149,8 @@ _CELL = 4  # Lab means over 4x4 cells: an 8 x 8 grid
 SKIN_FEATURE = (PATCH // _CELL) ** 2 * 3 + 3 + 4 * 4 * 6
 
 
-def aligned_patch(image: Image.Image, scale: float, face: Face) -> np.ndarray:
-    """The face's box as a PATCH x PATCH RGB array (0..1), level with the eye line when landmarks give one."""
+def aligned_patch(image: Image.Image, scale: float, face: Face, size: int = PATCH) -> np.ndarray:
+    """The face's box as a ``size`` x ``size`` RGB array (0..1), level with the eye line when landmarks give one."""
     b = face.box
     cx, cy = (b.x + b.w / 2) * scale, (b.y + b.h / 2) * scale
     side = max(b.w, b.h) * scale
@@ -163,15 +163,15 @@ def aligned_patch(image: Image.Image, scale: float, face: Face) -> np.ndarray:
     x0, y0 = int(np.floor(cx - reach)), int(np.floor(cy - reach))
     x1, y1 = int(np.ceil(cx + reach)), int(np.ceil(cy + reach))
     region = image.crop((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)))
-    k = max(1, int(side / (PATCH * 2)))
+    k = max(1, int(side / (size * 2)))
     if k > 1:
         region = region.reduce(k)
-    s = side / k / PATCH
+    s = side / k / size
     c, n = np.cos(angle) * s, np.sin(angle) * s
     ccx, ccy = (cx - x0) / k, (cy - y0) / k
-    half = PATCH / 2
+    half = size / 2
     m = (c, -n, ccx - c * half + n * half, n, c, ccy - n * half - c * half)
-    patch = region.transform((PATCH, PATCH), Image.Transform.AFFINE, m, resample=Image.Resampling.BILINEAR)
+    patch = region.transform((size, size), Image.Transform.AFFINE, m, resample=Image.Resampling.BILINEAR)
     return np.asarray(patch, dtype=np.float64) / 255.0
 
 
@@ -313,11 +313,14 @@ def _mask_detector():
     return session, session.get_inputs()[0].name
 
 
-def mask_crop(image: Image.Image, scale: float, face: Face, side: int = MASK_SIDE) -> np.ndarray:
-    """The square around ``face`` the mask detector reads: 1 x 3 x side x side, RGB in 0..1 (black past the edges)."""
+def mask_crop(
+    image: Image.Image, scale: float, face: Face, side: int = MASK_SIDE, face_sides: float = MASK_CROP
+) -> np.ndarray:
+    """The square ``face_sides`` face sides wide around ``face`` the mask detector reads: 1 x 3 x side x side,
+    RGB in 0..1 (black past the edges)."""
     b = face.box
     cx, cy = (b.x + b.w / 2) * scale, (b.y + b.h / 2) * scale
-    half = max(b.w, b.h) * scale * MASK_CROP / 2
+    half = max(b.w, b.h) * scale * face_sides / 2
     box = (int(round(cx - half)), int(round(cy - half)), int(round(cx + half)), int(round(cy + half)))
     if box[2] - box[0] < 2:
         box = (box[0], box[1], box[0] + 2, box[1] + 2)
