@@ -126,10 +126,6 @@ def onnx_session(name: str, threads: int = 1, data: bytes | None = None):
     # run (about 400 MB for CenterFace at 1600 px); without it tensors come and
     # go through the arena and a worker peaks ~150 MB lower, for ~10% more time.
     options.enable_mem_pattern = False
-    # No arena at all: even shrunk after every run, it kept ~100-190 MB of the 2048 px pass between
-    # photos and a worker peaked at 643-677 MiB on 12 real 12 MP photos; with plain malloc (the runner
-    # sets a 1 MB mmap threshold) 541-546 MiB, and 25 % less CPU (13.4 s against 17.7-18.4 s, bench/RESULTS.md).
-    options.enable_cpu_mem_arena = False
     try:
         model = data if data is not None else _model_bytes(name)
         return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
