@@ -185,8 +185,8 @@ def _finer_levels(level: Image.Image, mesh: Mesh) -> tuple[list[tuple[Image.Imag
 
 # The pixels of the cached levels as arrays, kept with their level: numpy's view of a Pillow
 # image is a copy (0.6 ms for a 400 px face's level), and the same levels serve a whole album.
-# A level is up to 3.7 MB: at most 8 of them, 24 MB, and none past its level's life.
-_PIXELS: Derived[np.ndarray] = Derived(8, max_bytes=24 << 20)
+# A level is up to 3.7 MB: a few of them, and none past its level's life.
+_PIXELS: Derived[np.ndarray] = Derived(8, max_bytes=12 << 20)
 
 
 def _pixels(image: Image.Image) -> np.ndarray:

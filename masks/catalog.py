@@ -149,7 +149,7 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
 # missing, and only without one from the PNG: decode, premultiply, reduce and blur from the
 # drawn art cost 45-90 ms a level (Pillow's Lanczos and Gaussian), a level from the one above
 # 0.1-2 ms, within a level or two of it (tests/test_catalog.py, bench/RESULTS.md).
-LEVEL_CACHE_BYTES = 64 << 20
+LEVEL_CACHE_BYTES = 48 << 20
 # Blur below this (sigma, px) is not worth a pass: the bilinear warp is that soft already.
 MIN_BLUR = 0.3
 
