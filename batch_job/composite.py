@@ -214,11 +214,27 @@ def soften(art: Image.Image | np.ndarray, face_width: float, photo_blur: float =
         if f == 1:
             art = cv2.GaussianBlur(art, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
         else:
-            h, w = art.shape[:2]
-            small = cv2.resize(art, (-(-w // f), -(-h // f)), interpolation=cv2.INTER_AREA)
-            small = cv2.GaussianBlur(small, (0, 0), sigma / f, borderType=cv2.BORDER_REPLICATE)
-            art = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            small = cv2.GaussianBlur(_reduce(art, f), (0, 0), sigma / f, borderType=cv2.BORDER_REPLICATE)
+            art = _expand(small, f, art.shape[:2])
     return art
+
+
+def _reduce(image: np.ndarray, f: int) -> np.ndarray:
+    """``image`` box-averaged by the whole factor ``f``, its edge pixels repeated to whole blocks.
+
+    OpenCV's area resize to a size that is not an exact fraction (a 523 px window halved to 262)
+    takes its general path, 10-20x slower (2.3 ms against 0.12 for a 400 px face's art).
+    """
+    h, w = image.shape[:2]
+    if h % f or w % f:
+        image = cv2.copyMakeBorder(image, 0, -h % f, 0, -w % f, cv2.BORDER_REPLICATE)
+    return cv2.resize(image, (image.shape[1] // f, image.shape[0] // f), interpolation=cv2.INTER_AREA)
+
+
+def _expand(small: np.ndarray, f: int, shape: tuple[int, ...]) -> np.ndarray:
+    """``small`` (a ``_reduce`` by ``f``) back to full size ``shape[:2]``, bilinearly: block centres stay put."""
+    big = cv2.resize(small, (small.shape[1] * f, small.shape[0] * f), interpolation=cv2.INTER_LINEAR)
+    return big if big.shape[:2] == tuple(shape[:2]) else np.ascontiguousarray(big[: shape[0], : shape[1]])
 
 
 def blend_mask(
@@ -333,10 +349,8 @@ def soft_map(channel: np.ndarray, sigma: float) -> np.ndarray:
     step = max(1, int(sigma // 3))
     if step == 1:
         return cv2.GaussianBlur(np.asarray(channel, np.float32), (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    h, w = channel.shape
-    small = cv2.resize(channel, (-(-w // step), -(-h // step)), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / step, borderType=cv2.BORDER_REPLICATE)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    small = cv2.GaussianBlur(_reduce(channel, step), (0, 0), sigma / step, borderType=cv2.BORDER_REPLICATE)
+    return _expand(small, step, channel.shape)
 
 
 def face_region_map(shape: tuple[int, int], polygon: np.ndarray, origin: tuple[int, int], grow: float) -> np.ndarray:

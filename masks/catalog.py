@@ -149,7 +149,7 @@ def _mirrored(template: MaskTemplate) -> MaskTemplate:
 # missing, and only without one from the PNG: decode, premultiply, reduce and blur from the
 # drawn art cost 45-90 ms a level (Pillow's Lanczos and Gaussian), a level from the one above
 # 0.1-2 ms, within a level or two of it (tests/test_catalog.py, bench/RESULTS.md).
-LEVEL_CACHE_BYTES = 48 << 20
+LEVEL_CACHE_BYTES = 64 << 20
 # Blur below this (sigma, px) is not worth a pass: the bilinear warp is that soft already.
 MIN_BLUR = 0.3
 
@@ -170,6 +170,10 @@ class LevelCache:
         if image is None:
             pixels = self._make(png, flipped, k, blur)
             image = self._put(key, Image.frombuffer("RGBa", pixels.shape[1::-1], pixels, "raw", "RGBa", 0, 1))
+            if k == 0:
+                # Level 0 is the art at its own size, blurred less than any level below needs: they all
+                # come from it now, so the decoded art (as large) need not stay.
+                self._drop((png, False, -1, 0.0))
         self._items.move_to_end(key)
         return image, image.width / _png_size(png)[0]
 
@@ -226,9 +230,13 @@ class LevelCache:
         self._items[key] = image
         self.bytes += _nbytes(image)
         while self.bytes > self.max_bytes and len(self._items) > 1:
-            _old, gone = self._items.popitem(last=False)
-            self.bytes -= _nbytes(gone)
+            self._drop(next(iter(self._items)))
         return image
+
+    def _drop(self, key: tuple[bytes, bool, int, float]) -> None:
+        gone = self._items.pop(key, None)
+        if gone is not None:
+            self.bytes -= _nbytes(gone)
 
 
 def _nbytes(image: Image.Image) -> int:
