@@ -425,10 +425,10 @@ def _cache_bytes() -> dict[str, int]:
     from batch_job import cover, derived, fit, paint
     from masks import catalog
 
-    held = {"levels": catalog.LEVELS.bytes}
+    held = {"levels": catalog.LEVELS.bytes} if hasattr(catalog, "LEVELS") else {}
     for module in (paint, cover, fit):
         for name, value in vars(module).items():
-            if isinstance(value, derived.Derived):
+            if isinstance(value, derived.Derived) and hasattr(value, "bytes"):
                 held[f"{module.__name__.rpartition('.')[2]}.{name}"] = value.bytes
     return held
 
