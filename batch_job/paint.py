@@ -185,7 +185,8 @@ def _finer_levels(level: Image.Image, mesh: Mesh) -> tuple[list[tuple[Image.Imag
 
 # The pixels of the cached levels as arrays, kept with their level: numpy's view of a Pillow
 # image is a copy (0.6 ms for a 400 px face's level), and the same levels serve a whole album.
-_PIXELS: Derived[np.ndarray] = Derived(8)  # a level is up to ~7 MB as pixels: bounded per worker
+# A level is up to 3.7 MB: a few of them, and none past its level's life.
+_PIXELS: Derived[np.ndarray] = Derived(8, max_bytes=12 << 20)
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
@@ -194,7 +195,7 @@ def _pixels(image: Image.Image) -> np.ndarray:
 
 # Reduced copies of the cached levels, kept with the level they came from (a profile photo
 # set paints the same level's far side again and again; a reduce was 1-3 ms a face).
-_REDUCED: Derived[tuple[Image.Image, float]] = Derived(16)
+_REDUCED: Derived[tuple[Image.Image, float]] = Derived(16, max_bytes=8 << 20)
 
 
 def _reduced(level: Image.Image, factor: int) -> tuple[Image.Image, float]:

@@ -19,7 +19,7 @@ from batch_job.detect.base import Detector
 from batch_job.detect.face import Face
 from batch_job.errors import ImageTooLarge, PhotoError, UnsupportedFile
 from batch_job.fit import face_to_fit, fit_problem
-from batch_job.gallery import GREY_MODES, THUMB_PX, Thumbs, thumbnail
+from batch_job.gallery import GREY_MODES, THUMB_PX, Thumbs, thumb_jpeg, thumb_patched, thumb_pixels, thumbnail
 from batch_job.imaging import Photo, encode, sniff
 from batch_job.paint import Painted, PaintJob, paint
 from batch_job.settings import Settings
@@ -254,7 +254,7 @@ def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, ke
     # Painted in place: the decoded photo is ours alone, and a copy of 12 MP costs ~60 ms.
     result = photo.rgb()
     with stages.timed("thumbs"):
-        before = thumbnail(result) if ctx.thumbs else None  # taken first: paint() works in place
+        before = thumb_pixels(result) if ctx.thumbs else None  # taken first: paint() works in place
     chosen = [d for d in decisions if d.job is not None]
     with stages.timed("paint"):
         outcomes = paint(result, [d.job for d in chosen if d.job is not None], keep_alpha=keep_alpha)
@@ -264,6 +264,16 @@ def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, ke
             decision.action, decision.job, decision.reason = "not_fitted", None, outcome.error
         else:
             painted.append(outcome)
+    thumbs = None
+    if before is not None:
+        with stages.timed("thumbs"):
+            # The after thumbnail is the before one with the painted windows reduced again: the rest
+            # of the photo is unchanged (a second reduce of 12 MP was half of the thumbnails' time).
+            after = thumb_patched(before, result, [p.box for p in outcomes])
+            if after is None:  # a photo under 1,536 px: its thumbnail is resized, not a whole reduce
+                after = thumb_pixels(result)
+            grey = mode in GREY_MODES  # the photo is written black and white: so is its thumbnail
+            thumbs = Thumbs(thumb_jpeg(after, grey), thumb_jpeg(before))
     if mode in GREY_MODES:
         # A black-and-white photo gets a black-and-white mask.
         result = result.convert("L")
@@ -273,8 +283,6 @@ def _render(photo: Photo, decisions: list[_Decision], key: str, ctx: Context, ke
         result = result.convert("RGBA")
         result.putalpha(alpha)
     out_key = key if settings.suffix is None else output_key(key, settings.suffix, ctx.shared_stems)
-    with stages.timed("thumbs"):
-        thumbs = Thumbs(thumbnail(result), before) if before is not None else None
     with stages.timed("encode"):
         output = encode(result, settings)
     return output, out_key, painted, thumbs

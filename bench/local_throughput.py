@@ -22,7 +22,9 @@ Their ratio is the figure of record; --repeat N prints every run and the spread.
 per face for every stage mark (batch_job/stages.py); marks nest and count their own time only, so
 the stages add up to the run. --deface: deface --scale 1600x1200 over the same photos, same run.
 --rss-photos: peak RSS of the whole process tree (parent + workers), sampled from /proc, for a run
-over that many photos (the cached ones, repeated under new names). Record the output in
+over that many photos (the cached ones, repeated under new names). --worker-memory N: one worker
+in this process over N photos of the first mode: the highest RSS per stage, RSS between photos
+as the album goes on (what grows with it), and the bytes its caches hold. Record the output in
 bench/RESULTS.md.
 """
 
@@ -412,6 +414,74 @@ def breakdown(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:
     print("  (s/face: per face found; fit and paint per masked face. (rest): manifest rows, records, queue)")
 
 
+# -- one worker's memory over a long album -----------------------------------------------------------
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _cache_bytes() -> dict[str, int]:
+    """Bytes held by every cache that outlives a photo: the art's levels and the derived caches."""
+    from batch_job import cover, derived, fit, paint
+    from masks import catalog
+
+    held = {"levels": catalog.LEVELS.bytes} if hasattr(catalog, "LEVELS") else {}
+    for module in (paint, cover, fit):
+        for name, value in vars(module).items():
+            if isinstance(value, derived.Derived) and hasattr(value, "bytes"):
+                held[f"{module.__name__.rpartition('.')[2]}.{name}"] = value.bytes
+    return held
+
+
+def worker_memory(mode: Mode, count: int, tmp: Path) -> None:
+    """One worker in this process (malloc tuned and trimmed as the runner's are) over ``count`` photos
+    (the mode's, repeated under new names): RSS sampled every 2 ms with the stage running, the peak
+    per stage, RSS between photos as the album goes on, and what the caches hold."""
+    from batch_job import runner, stages
+    from batch_job.runner import WorkSpec, _Worker, local_layout
+
+    album = link_album(mode.photos, count, tmp / f"{mode.name}-memory")
+    keys = sorted(str(p.relative_to(album)) for p in album.rglob("*.jpg"))
+    spec = WorkSpec(str(album), str(tmp / f"{mode.name}-memory-out"), local_layout(album.name), Settings(), frozenset())
+    runner._tune_malloc()
+    base = _rss()
+    worker = _Worker(spec)
+    loaded = _rss()
+    by_stage: dict[str, int] = {}
+    halt = threading.Event()
+
+    def sample() -> None:
+        while not halt.is_set():
+            stage = stages.current() or "(between stages)"
+            rss = _rss()
+            if rss > by_stage.get(stage, 0):
+                by_stage[stage] = rss
+            halt.wait(0.002)
+
+    stages.enable()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    between = []
+    started = time.perf_counter()
+    for key in keys:
+        worker.handle(key)
+        runner._release_memory()
+        between.append(_rss())
+    halt.set()
+    sampler.join()
+    stages.enable(False)
+    mib = 2**20
+    print(f"\n== one worker's memory, {mode.name}: {len(keys)} photos in {time.perf_counter() - started:.0f} s")
+    print(f"  interpreter {base / mib:.0f} MiB, worker loaded (models, catalog) {loaded / mib:.0f} MiB")
+    marks = sorted({0, 9, 99, len(keys) // 2, len(keys) - 1} & set(range(len(keys))))
+    print("  RSS between photos: " + ", ".join(f"after {i + 1}: {between[i] / mib:.0f}" for i in marks) + " MiB")
+    peak_stage = max(by_stage, key=lambda s: by_stage[s])
+    print(f"  peak {by_stage[peak_stage] / mib:.0f} MiB, in {peak_stage}; highest RSS seen per stage (MiB):")
+    for stage, rss in sorted(by_stage.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"    {stage:<16} {rss / mib:6.0f}")
+    print("  caches at the end (MiB): " + ", ".join(f"{k} {v / mib:.1f}" for k, v in _cache_bytes().items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=24, help="photos per mode (synthetic, real)")
@@ -424,6 +494,7 @@ def main() -> int:
     parser.add_argument("--models", action="store_true", help="also (c): the floor plus detection only")
     parser.add_argument("--rss-photos", type=int, default=0, help="photos in the peak-RSS run (0: none)")
     parser.add_argument("--detect-size", type=int, default=None, help="passed to maskalbum run (default 2048)")
+    parser.add_argument("--worker-memory", type=int, default=0, help="photos through one worker here: its RSS")
     args = parser.parse_args()
     detect_size = args.detect_size or Settings.detect_long_side
     modes = build_modes(args)
@@ -436,6 +507,8 @@ def main() -> int:
         if args.breakdown:
             for mode in modes:
                 breakdown(mode, args, Path(tmp))
+        if args.worker_memory:
+            worker_memory(modes[0], args.worker_memory, Path(tmp))
         if args.rss_photos:
             photos = modes[0].photos
             big = link_album(photos, args.rss_photos, Path(tmp) / "big")

@@ -17,6 +17,10 @@ face the mean absolute difference and the 99th percentile (0..255) over the pain
 
     nice .venv/bin/python -m bench.paint_cost /work/devset/images --baseline main --faces 24
     nice .venv/bin/python -m bench.paint_cost /work/devset/images --baseline main --sheets /tmp/sheets
+    nice .venv/bin/python -m bench.paint_cost /work/devset/images --baseline main --faces 18 --cold
+
+``--cold`` empties the caches paint keeps across faces (the art's levels and mirror images, their
+derived pixels) before every paint: what the first face of each mask and size costs a fresh worker.
 
 Detection is the slow part of a cold run: ``--cache FILE`` keeps the faces found (a pickle, never
 committed; delete it when the detector changes).
@@ -43,8 +47,10 @@ from batch_job.detect.face import Box, Face, Point
 from masks.catalog import load_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
-# The modules whose old versions are loaded together for the baseline (they import each other).
-BASELINE_MODULES = ("warp", "fit", "composite", "cover", "paint")
+# The modules whose old versions are loaded together for the baseline (they import each other; the
+# catalog too, for its levels: the baseline paints the old catalog's templates).
+BASELINE_MODULES = ("masks/catalog", "batch_job/derived", "batch_job/warp", "batch_job/fit", "batch_job/composite",
+                    "batch_job/cover", "batch_job/paint")  # fmt: skip
 PARTS = ("fit", "reach", "warp", "focus", "light", "shadow", "grain", "blend")
 CONTEXT = 1.6  # face-box widths of photo kept on each side of the face
 
@@ -82,18 +88,38 @@ def load_baseline(ref: str) -> types.ModuleType:
     pkg.__path__ = []
     sys.modules[package] = pkg
     module = None
-    for name in BASELINE_MODULES:
+    for path in BASELINE_MODULES:
+        name = path.split("/")[1]
         source = subprocess.run(
-            ["git", "show", f"{ref}:batch_job/{name}.py"], cwd=ROOT, capture_output=True, text=True, check=True
+            ["git", "show", f"{ref}:{path}.py"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout
         for other in BASELINE_MODULES:
-            source = source.replace(f"from batch_job.{other} import", f"from {package}.{other} import")
+            dotted, short = other.replace("/", "."), other.split("/")[1]
+            source = source.replace(f"from {dotted} import", f"from {package}.{short} import")
         spec = importlib.util.spec_from_loader(f"{package}.{name}", loader=None)
         module = importlib.util.module_from_spec(spec)
+        module.__file__ = str(ROOT / f"{path}.py")  # the catalog finds its catalog.json beside it
         sys.modules[spec.name] = module
-        exec(compile(source, f"{ref}:batch_job/{name}.py", "exec"), module.__dict__)
+        exec(compile(source, f"{ref}:{path}.py", "exec"), module.__dict__)
         setattr(pkg, name, module)
     return module
+
+
+def forget_levels(paint_module: types.ModuleType) -> None:
+    """Empty every cache paint and the catalog keep across faces (levels, mirror images, derived values):
+    the next paint pays what the first face of its mask and size pays in a fresh worker."""
+    package = paint_module.__name__.rpartition(".")[0]
+    catalog = sys.modules[f"{package}.catalog"] if package != "batch_job" else sys.modules["masks.catalog"]
+    derived = sys.modules[f"{package}.derived" if package != "batch_job" else "batch_job.derived"]
+    for module in (catalog, *(sys.modules[f"{package}.{n}"] for n in ("fit", "cover", "paint"))):
+        for value in list(vars(module).values()):
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
+            if isinstance(value, derived.Derived):
+                value._items.clear()
+                value.bytes = 0
+    if hasattr(catalog, "LEVELS"):
+        catalog.LEVELS = catalog.LevelCache(catalog.LEVELS.max_bytes)
 
 
 def _scaled_face(face: Face, k: float, origin: tuple[float, float]) -> Face:
@@ -129,10 +155,16 @@ def scene(found: Found, width: int, photos: dict[str, Image.Image]) -> tuple[Ima
     return crop, _scaled_face(found.face, k, (x0, y0))
 
 
-def _time(paint_fn, job_cls, canvas: Image.Image, face: Face, template, masked: bool, repeat: int):
-    """Best of ``repeat`` paints: (seconds, painted canvas, Painted, stage marks of that paint)."""
+def _time(paint_module, canvas: Image.Image, face: Face, template, masked: bool, repeat: int, cold: bool = False):
+    """Best of ``repeat`` paints: (seconds, painted canvas, Painted, stage marks of that paint).
+
+    ``cold``: every paint starts from empty caches (the first face of its mask and size in a worker).
+    """
+    paint_fn, job_cls = paint_module.paint, paint_module.PaintJob
     best, out, result, marks = float("inf"), None, None, {}
     for _ in range(repeat):
+        if cold:
+            forget_levels(paint_module)
         work = canvas.copy()
         job = job_cls(face, template, seed=7, wears_mask=masked)
         stages.reset()
@@ -192,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--verbose", action="store_true", help="one line per face")
     parser.add_argument("--dim", type=float, default=1.0, help="scale the photos' brightness (0.3: a dark photo)")
+    parser.add_argument("--cold", action="store_true", help="empty the level caches before every paint")
     args = parser.parse_args(argv)
 
     from batch_job import paint as current
@@ -203,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     baseline = load_baseline(args.baseline) if args.baseline else None
     catalog = load_catalog()
     names = catalog.names()
+    old_catalog = sys.modules[baseline.__name__.rpartition(".")[0] + ".catalog"].load_catalog() if baseline else None
     found = [f for f in find_faces(args.photos, args.photos_limit, args.cache) if f.face.box.w >= args.min_face]
     found.sort(key=lambda f: not f.masked)  # masked faces first: the reach runs only for them
     found = found[: args.faces]
@@ -219,14 +253,13 @@ def main(argv: list[str] | None = None) -> None:
                 canvas = canvas.point(lambda v: round(v * args.dim))
             template = catalog.get(names[i % len(names)])
             if baseline is not None:
+                old_template = old_catalog.get(template.name)
                 old_t, old_out, old_res, _ = _time(
-                    baseline.paint, baseline.PaintJob, canvas, face, template, f.masked, args.repeat
+                    baseline, canvas, face, old_template, f.masked, args.repeat, args.cold
                 )
                 old_ms.append(old_t * 1000)
             stages.enable()
-            now_t, now_out, now_res, marks = _time(
-                current.paint, current.PaintJob, canvas, face, template, f.masked, args.repeat
-            )
+            now_t, now_out, now_res, marks = _time(current, canvas, face, template, f.masked, args.repeat, args.cold)
             stages.enable(False)
             for name, (seconds, _) in marks.items():
                 if name.startswith("paint."):

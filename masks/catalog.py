@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from batch_job.errors import BadMaskFile, MaskArtError, UsageError
 
@@ -85,12 +87,15 @@ class MaskTemplate:
     title: str
     tags: tuple[str, ...]
     anchors: dict[str, tuple[float, float]]
-    png: bytes = field(repr=False)
+    png: bytes = field(repr=False)  # the art as drawn (shown mirrored when ``flipped``)
     description: str = ""
+    # The picture is ``png`` mirrored left to right (the anchors are already mirrored): a mirror
+    # image is made from the same decoded art, never re-encoded (a PNG round trip was 77 ms a mask).
+    flipped: bool = False
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.png).hexdigest()[:16]
+        return hashlib.sha256(self.png + (b"\0mirrored" if self.flipped else b"")).hexdigest()[:16]
 
     @property
     def eye_distance(self) -> float:
@@ -114,11 +119,11 @@ class MaskTemplate:
         free of aliasing without a per-pixel filter. ``blur`` (Gaussian sigma in
         the level's pixels) is applied once and cached with the level.
         """
-        return _level_image(self.png, _level_index(scale), round(blur, 2))
+        return LEVELS.level(self.png, self.flipped, _level_index(scale), round(blur, 2))
 
     def occupancy(self) -> tuple[np.ndarray, int]:
         """Where the art is not transparent, on a coarse grid (cell = ``OCCUPANCY_CELL`` px)."""
-        return _occupancy(self.png)
+        return _occupancy(self.png, self.flipped)
 
 
 OCCUPANCY_CELL = 16
@@ -126,34 +131,119 @@ OCCUPANCY_CELL = 16
 
 @lru_cache(maxsize=32)
 def _mirrored(template: MaskTemplate) -> MaskTemplate:
-    image = Image.open(io.BytesIO(template.png))
-    width = image.width
-    buffer = io.BytesIO()
-    # Compress lightly: these bytes live only in this process's caches.
-    image.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(buffer, "PNG", compress_level=1)
+    width = _png_size(template.png)[0]
 
     def swap(name: str) -> str:
         return name.replace("left", "\0").replace("right", "left").replace("\0", "right")
 
     anchors = {swap(name): (width - x, y) for name, (x, y) in template.anchors.items()}
-    return MaskTemplate(template.name, template.title, template.tags, anchors, buffer.getvalue(), template.description)
+    return MaskTemplate(
+        template.name, template.title, template.tags, anchors, template.png, template.description, not template.flipped
+    )
 
 
-# 8-bit levels only: a float level of a 1024x900 template is 15 MB, and a
-# worker that cached them for nine masks (and their mirror images) held half
-# a gigabyte (bench/local_throughput.py measured the peak). In 8 bits all the
-# levels of one mask take ~5 MB, so every mask, both ways round, at the four
-# levels faces use fit (~90 MB): a miss costs a PNG decode and a resize (~30 ms).
-@lru_cache(maxsize=80)
-def _level_image(png: bytes, k: int, blur: float) -> tuple[Image.Image, float]:
-    image = Image.open(io.BytesIO(png)).convert("RGBA").convert("RGBa")  # premultiplied
-    size = _level_size(image.size, k)
-    ratio = size[0] / image.width
-    if size != image.size:
-        image = image.resize(size, Image.Resampling.LANCZOS)
-    if blur >= 0.3:
-        image = image.filter(ImageFilter.GaussianBlur(blur))
-    return image, ratio
+# Level k of a mask is its art at 1/2^k of the drawn size, premultiplied, 8-bit, with the feather
+# blurred in. A worker paints the same few levels all album long, so they are cached; bounded in
+# bytes, not entries (a level is 14 KB to 3.7 MB). A new level is made from the nearest larger one
+# held, either way round (a mirror image is a flip), by an area reduction and the blur still
+# missing, and only without one from the PNG: decode, premultiply, reduce and blur from the
+# drawn art cost 45-90 ms a level (Pillow's Lanczos and Gaussian), a level from the one above
+# 0.1-2 ms, within a level or two of it (tests/test_catalog.py, bench/RESULTS.md).
+LEVEL_CACHE_BYTES = 64 << 20
+# Blur below this (sigma, px) is not worth a pass: the bilinear warp is that soft already.
+MIN_BLUR = 0.3
+
+
+class LevelCache:
+    """Mask art levels, least recently used out first, at most ``max_bytes`` of pixels held."""
+
+    def __init__(self, max_bytes: int = LEVEL_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        # (png, flipped, k, blur) -> the level; k = -1 is the decoded art itself (never handed out).
+        self._items: OrderedDict[tuple[bytes, bool, int, float], Image.Image] = OrderedDict()
+
+    def level(self, png: bytes, flipped: bool, k: int, blur: float) -> tuple[Image.Image, float]:
+        """Level ``k`` of the art ``png`` (mirrored when ``flipped``) blurred by ``blur``, and its exact scale."""
+        key = (png, flipped, k, blur)
+        image = self._items.get(key)
+        if image is None:
+            pixels = self._make(png, flipped, k, blur)
+            image = self._put(key, Image.frombuffer("RGBa", pixels.shape[1::-1], pixels, "raw", "RGBa", 0, 1))
+            if k == 0:
+                # Level 0 is the art at its own size, blurred less than any level below needs: they all
+                # come from it now, so the decoded art (as large) need not stay.
+                self._drop((png, False, -1, 0.0))
+        self._items.move_to_end(key)
+        return image, image.width / _png_size(png)[0]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def art(self, png: bytes) -> Image.Image:
+        """The drawn art decoded and premultiplied, held like a level: this mask's next level comes from it."""
+        key = (png, False, -1, 0.0)
+        image = self._items.get(key)
+        if image is None:
+            image = self._put(key, Image.open(io.BytesIO(png)).convert("RGBA").convert("RGBa"))
+        self._items.move_to_end(key)
+        return image
+
+    def _make(self, png: bytes, flipped: bool, k: int, blur: float) -> np.ndarray:
+        size = _level_size(_png_size(png), k)
+        start, carried, start_flipped = self._nearest(png, flipped, k, size[0], blur)
+        if start is None:
+            start, carried, start_flipped = self.art(png), 0.0, False
+        # Gaussian blurs add in variance: blur only by what the larger level does not carry yet.
+        missing = float(np.sqrt(max(0.0, blur * blur - carried * carried)))
+        pixels = np.asarray(start)
+        if start.size != size:
+            # An area reduction: 1/10-1/50 of Pillow's Lanczos, and as close to the Lanczos made from the
+            # drawn art (0.1-1 level of 255 on average) as Lanczos from a held, blurred level is.
+            pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        if start_flipped != flipped:
+            pixels = cv2.flip(pixels, 1)
+        if missing >= MIN_BLUR:
+            pixels = cv2.GaussianBlur(pixels, (0, 0), missing, borderType=cv2.BORDER_REPLICATE)
+        return np.ascontiguousarray(pixels)
+
+    def _nearest(
+        self, png: bytes, flipped: bool, k: int, width: int, blur: float
+    ) -> tuple[Image.Image | None, float, bool]:
+        """The held level of ``png`` nearest above level k (or level k the other way round) not blurrier
+        than ``blur`` once reduced to ``width``; its blur at that width; whether it is flipped."""
+        best: tuple[tuple[int, bool], Image.Image, float, bool] | None = None
+        for (p, f, j, b), image in self._items.items():
+            if not (0 <= j < k or (j == k and f != flipped)) or p != png:
+                continue
+            carried = b * width / image.width
+            if carried > blur + 0.01:
+                continue
+            rank = (j, f == flipped)
+            if best is None or rank > best[0]:
+                best = (rank, image, carried, f)
+        if best is None:
+            return None, 0.0, False
+        return best[1], best[2], best[3]
+
+    def _put(self, key: tuple[bytes, bool, int, float], image: Image.Image) -> Image.Image:
+        self._items[key] = image
+        self.bytes += _nbytes(image)
+        while self.bytes > self.max_bytes and len(self._items) > 1:
+            self._drop(next(iter(self._items)))
+        return image
+
+    def _drop(self, key: tuple[bytes, bool, int, float]) -> None:
+        gone = self._items.pop(key, None)
+        if gone is not None:
+            self.bytes -= _nbytes(gone)
+
+
+def _nbytes(image: Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
+
+
+LEVELS = LevelCache()
 
 
 def _level_size(size: tuple[int, int], k: int) -> tuple[int, int]:
@@ -166,12 +256,13 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 @lru_cache(maxsize=32)
-def _occupancy(png: bytes) -> tuple[np.ndarray, int]:
-    alpha = Image.open(io.BytesIO(png)).convert("RGBA").getchannel("A")
-    w, h = alpha.size
+def _occupancy(png: bytes, flipped: bool) -> tuple[np.ndarray, int]:
+    arr = np.asarray(LEVELS.art(png).getchannel("a"))
+    if flipped:
+        arr = arr[:, ::-1]
+    h, w = arr.shape
     cells = (-(-w // OCCUPANCY_CELL), -(-h // OCCUPANCY_CELL))
-    # MaxFilter-free max-pool: a cell is occupied if any pixel in it is (reduce keeps the max via "L" point).
-    arr = np.asarray(alpha, dtype=np.uint8)
+    # A cell is occupied if any pixel in it is: a max-pool over the padded alpha.
     padded = np.zeros((cells[1] * OCCUPANCY_CELL, cells[0] * OCCUPANCY_CELL), np.uint8)
     padded[:h, :w] = arr
     pooled = padded.reshape(cells[1], OCCUPANCY_CELL, cells[0], OCCUPANCY_CELL).max(axis=(1, 3))

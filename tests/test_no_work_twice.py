@@ -108,3 +108,46 @@ def test_models_load_once_per_worker_across_photos(tmp_path, monkeypatch):
     wearing._classifier.cache_clear()  # later tests load the real one again
     assert sum(r["row"]["faces_masked"] for r in records) >= 3
     assert loaded == {"centerface.onnx": 1, "facemesh.onnx": 1, "wearing.onnx": 1}
+
+
+def test_the_after_thumbnail_is_the_before_one_with_the_painted_windows_reduced_again():
+    import numpy as np
+
+    from batch_job.gallery import THUMB_PX, thumb_patched, thumb_pixels
+
+    rng = np.random.default_rng(5)
+    # 3101 px: reduced by 4 to 776 px, whole blocks short of both edges.
+    photo = Image.fromarray(rng.integers(0, 256, (2003, 3101, 3), dtype=np.uint8))
+    before = thumb_pixels(photo)
+    assert before.size == (776, 501) and max(before.size) <= THUMB_PX
+    boxes = [(101, 203, 587, 650), (2990, 1900, 3101, 2003), (-5, 1990, 40, 2100), (1000, 1000, 1001, 1001)]
+    for x0, y0, x1, y1 in boxes:  # "paint": new pixels inside each box only
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(3101, x1), min(2003, y1)
+        photo.paste(Image.fromarray(rng.integers(0, 256, (y1 - y0, x1 - x0, 3), dtype=np.uint8)), (x0, y0))
+    after = thumb_patched(before, photo, boxes)
+    assert after is not None and np.array_equal(np.asarray(after), np.asarray(thumb_pixels(photo)))
+    assert not np.array_equal(np.asarray(after), np.asarray(before))
+    # A photo whose thumbnail is resized, not reduced by a whole factor, is not patched.
+    small = Image.new("RGB", (1500, 1000))
+    assert thumb_patched(thumb_pixels(small), small, boxes) is None
+
+
+def test_a_painted_photo_has_both_thumbnails_and_the_after_one_shows_the_masks(ctx):
+    import dataclasses
+
+    import numpy as np
+
+    data = scene_jpeg([PersonSpec(420), PersonSpec(380, asset=1)], size=(3200, 2400), seed=2)
+    result = process_photo("two.jpg", data, dataclasses.replace(ctx, thumbs=True))
+    assert result.row.faces_masked == 2 and result.thumbs is not None and result.thumbs.before is not None
+    before, after = (Image.open(io.BytesIO(b)).convert("RGB") for b in (result.thumbs.before, result.thumbs.after))
+    written = Image.open(io.BytesIO(result.output)).convert("RGB").reduce(4)
+    original = Image.open(io.BytesIO(data)).convert("RGB").reduce(4)
+    assert before.size == after.size == written.size == (800, 600)
+
+    def diff(a: Image.Image, b: Image.Image) -> np.ndarray:
+        return np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max(axis=2)
+
+    # Each thumbnail is its photo (up to JPEG's rounding), and they differ where the masks are.
+    assert diff(after, written).mean() < 2.5 and diff(before, original).mean() < 2.5
+    assert (diff(after, written) > 40).mean() < 0.001 and (diff(after, before) > 40).mean() > 0.01

@@ -169,3 +169,49 @@ def test_grain_field_wraps_for_windows_larger_than_its_tile():
     big = composite.grain_field((composite.GRAIN_TILE + 300, 700), np.random.default_rng(5))
     assert big.shape == (composite.GRAIN_TILE + 300, 700)
     assert abs(float(big.std()) - 1) < 0.05 and abs(float(big.mean())) < 0.05
+
+
+def _big_face_window(h: int = 1300, w: int = 1150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A real face scaled up to a large window (grain, a white worn mask as the light probe), art over its lower half."""
+    rgb = np.asarray(Image.open(FACES / "hopper.png").convert("RGB").resize((w, h)))
+    rng = np.random.default_rng(9)
+    window = np.clip(rgb + rng.normal(0, 5.0, rgb.shape), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    lower = (((xx - w / 2) / (0.32 * w)) ** 2 + ((yy - 0.72 * h) / (0.2 * h)) ** 2) < 1
+    window[lower] = np.clip(window[lower].astype(int) // 4 + 180, 0, 255).astype(np.uint8)
+    alpha = np.asarray(Image.fromarray((lower * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(3)))
+    art = np.zeros((h, w, 4), np.uint8)
+    art[..., :3] = (np.array([40, 160, 90], np.float32) * alpha[..., None] / 255).astype(np.uint8)
+    art[..., 3] = alpha
+    region = (((xx - w / 2) / (0.45 * w)) ** 2 + ((yy - 0.55 * h) / (0.5 * h)) ** 2) < 1
+    return window, art, region
+
+
+def test_the_blend_in_bands_of_rows_is_the_blend_in_one_pass(monkeypatch):
+    """Bands bound the blend's memory (not the face's size); every pass is pointwise, so the pixels are
+    the same to the bit: light field, shadow rows reaching across a band edge, grain wrapping its tile."""
+    window, art, region = _big_face_window()
+    face_width = 900.0  # shadow shift 18 rows, soft blur over 40 px
+    monkeypatch.setattr(composite, "BLEND_ROWS", 10**6)
+    whole, whole_alpha = composite.blend_mask(window, art, region, face_width, np.random.default_rng(4))
+    assert composite.estimate_lighting(window, whole_alpha, region, face_width).source == "mask"
+    monkeypatch.setattr(composite, "BLEND_ROWS", 100)
+    banded, banded_alpha = composite.blend_mask(window, art, region, face_width, np.random.default_rng(4))
+    assert np.array_equal(whole, banded) and np.array_equal(whole_alpha, banded_alpha)
+    assert np.abs(whole.astype(int) - window).max() > 50  # something was painted
+
+
+def test_the_warp_in_bands_of_rows_agrees_with_one_pass(monkeypatch):
+    from batch_job import warp as warp_module
+
+    source = _astronaut_rgba()
+    mesh = Mesh(SRC * 1.0, DST * 6.0, TRIS)  # a 1,300 px window from a 260 px source
+    box = (10, 20, 1290, 1390)
+    monkeypatch.setattr(warp_module, "WARP_ROWS", 10**6)
+    whole = warp_pixels(source, mesh, box).astype(int)
+    monkeypatch.setattr(warp_module, "WARP_ROWS", 97)
+    banded = warp_pixels(source, mesh, box).astype(int)
+    # The maps' float32 offsets are folded per band: a sample may move by 1/32 px, a level at most.
+    diff = np.abs(whole - banded)
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    assert (whole[..., 3] == 255).mean() > 0.5
