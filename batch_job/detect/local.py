@@ -47,6 +47,10 @@ ZOOM_BUSY_SHARE = 0.2
 ZOOM_SURE_PEAK = 0.12
 MIDDLE_LONG_SIDE = 1024
 MIDDLE_FLOOR = 0.12
+# The cascade only for fine scales from this long side: on the originals of 1000-1300 px (fine
+# scale = their own size) it changed which pass boxed a face, and so the wearing check's answer,
+# on 9 faces, for a fine pass that costs 2-3 surveys there.
+CASCADE_FROM = 1536
 SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
 # When the windows would cover more than this share of the photo (a crowd, a
@@ -528,16 +532,17 @@ class LocalDetector:
         fine_size = (round(source.size[0] * fine), round(source.size[1] * fine))
         if self.zoom:
             points = hints[:, :2] * (fine / sk)
-            if _share(_windows(points, fine_size, ZOOM_WINDOW), fine_size) > ZOOM_BUSY_SHARE:
+            # Below CASCADE_FROM the whole fine pass costs a few surveys and the middle pass would be
+            # as fine as it: such photos read every hint, as before the cascade.
+            cascade = max(fine_size) >= CASCADE_FROM
+            if cascade and _share(_windows(points, fine_size, ZOOM_WINDOW), fine_size) > ZOOM_BUSY_SHARE:
                 points = points[hints[:, 2] >= ZOOM_SURE_PEAK]
-                middle = MIDDLE_LONG_SIDE / max(source.size)
-                if middle > sk and MIDDLE_LONG_SIDE * 1.25 <= max(fine_size):
-                    with timed("decode"):
-                        image, middle = source.at_most(MIDDLE_LONG_SIDE)
-                    with timed("middle"):
-                        more, weak = self._centerface.survey(image, MIDDLE_FLOOR)
-                    found += [(c, middle) for c in more]
-                    points = np.concatenate([points, _unexplained(weak, more)[:, :2] * (fine / middle)])
+                with timed("decode"):
+                    image, middle = source.at_most(MIDDLE_LONG_SIDE)
+                with timed("middle"):
+                    more, weak = self._centerface.survey(image, MIDDLE_FLOOR)
+                found += [(c, middle) for c in more]
+                points = np.concatenate([points, _unexplained(weak, more)[:, :2] * (fine / middle)])
             if not len(points):
                 return found
             windows = _windows(points, fine_size, ZOOM_WINDOW)
