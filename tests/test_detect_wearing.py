@@ -178,9 +178,11 @@ def _input_widths(monkeypatch) -> list[int]:
 
     widths: list[int] = []
     original = local.CenterFace._run
-    monkeypatch.setattr(
-        local.CenterFace, "_run", lambda self, pixels, *a, **kw: widths.append(pixels.shape[2]) or original(self, pixels, *a, **kw)
-    )
+    def spy(self, pixels, *args, **kwargs):
+        widths.append(pixels.shape[2])
+        return original(self, pixels, *args, **kwargs)
+
+    monkeypatch.setattr(local.CenterFace, "_run", spy)
     return widths
 
 

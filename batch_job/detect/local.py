@@ -48,8 +48,8 @@ ZOOM_SURE_PEAK = 0.12
 MIDDLE_LONG_SIDE = 1024
 MIDDLE_FLOOR = 0.12
 # The cascade only for fine scales from this long side: on the originals of 1000-1300 px (fine
-# scale = their own size) it changed which pass boxed a face, and so the wearing check's answer,
-# on 9 faces, for a fine pass that costs 2-3 surveys there.
+# scale = their own size) it changed which pass boxed a face, and so the outcome of 13 faces
+# (5 masked ones replaced -> left bare), to save a fine pass that costs 2-3 surveys there.
 CASCADE_FROM = 1536
 SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
