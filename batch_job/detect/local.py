@@ -327,8 +327,12 @@ def _unexplained(hints: np.ndarray, sure: list[Candidate]) -> np.ndarray:
 
 
 def _share(windows: list[tuple[int, int, int, int]], size: tuple[int, int]) -> float:
-    """The share of an image of ``size`` that ``windows`` (disjoint, as _windows makes them) cover."""
-    return sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows) / (size[0] * size[1])
+    """The share of an image of ``size`` that ``windows`` (disjoint, as _windows makes them) cover.
+
+    A strip can round to no rows at the fine scale (10000 x 1, tests/test_fuzz.py): nothing covered.
+    """
+    covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
+    return covered / (size[0] * size[1]) if covered else 0.0
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
