@@ -11,6 +11,7 @@ re-encoded.
 from __future__ import annotations
 
 import io
+import math
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -89,8 +90,12 @@ class Photo:
         if base is None:
             base = _open(self.data, self._max_pixels)
             if base.format in ("JPEG", "MPO"):
-                # draft() picks the largest 1/2^k DCT scale still >= the request.
-                base.draft("RGB", (long_side, long_side))
+                # draft() picks the strongest 1/2^k DCT reduction still >= the request in both sides: ask
+                # for the box the copy fits in, not a square (a 4032 x 3024 photo for 800 px is
+                # decoded at 1/4, 1008 x 756, not 1/2: 55 vs 87 ms; docs/QUALITY.md, issue 13).
+                sw, sh = self._stored_size
+                k = long_side / max(sw, sh)
+                base.draft("RGB", (math.ceil(sw * k), math.ceil(sh * k)))
             if base.size == self._stored_size:
                 # No reduced decode here (not a JPEG, or no 1/2^k scale fits, e.g. 2048 px of 12 MP):
                 # that is the full decode, kept for painting rather than paid twice.

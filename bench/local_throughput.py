@@ -362,8 +362,8 @@ def measure(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:
 # -- per-stage breakdown -----------------------------------------------------------------------
 # The stages are marked in the pipeline's own code (batch_job.stages.timed): the detector's survey,
 # windows, closeup and landmarks, the painter's paint.* parts, the pipeline's and the runner's.
-STAGE_ORDER = ("decode", "decode full", "survey", "windows", "closeup", "landmarks", "detect", "wearing", "fit",
-               "paint", "thumbs", "encode", "write", "(rest)")  # fmt: skip
+STAGE_ORDER = ("decode", "decode full", "survey", "middle", "windows", "closeup", "landmarks", "detect", "wearing",
+               "fit", "paint", "thumbs", "encode", "write", "(rest)")  # fmt: skip
 
 
 def breakdown(mode: Mode, args: argparse.Namespace, tmp: Path) -> None:

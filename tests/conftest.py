@@ -46,7 +46,8 @@ SLOW_MODULES = {
 SLOW_TESTS = {
     "test_detect_wearing": {
         "test_wearing_precision_and_recall_on_a_labelled_set",  # 18 s
-        "test_many_hints_fall_back_to_one_fine_pass",  # 5 s
+        "test_a_busy_photo_is_not_read_whole_at_the_fine_scale",  # 5 s
+        "test_when_even_the_strong_hints_cover_the_photo_it_is_read_whole",  # 5 s
         "test_a_face_too_small_for_the_survey_is_found_in_a_window",  # 3.6 s
         "test_pose_signs_follow_rekognition",  # 1.9 s
     },

@@ -149,7 +149,7 @@ def test_survey_peaks_are_local_maxima_in_the_band():
     heat[5, 8] = 0.05  # its shoulder: not a peak
     heat[12, 20] = 0.9  # a sure face: not a hint
     heat[15, 3] = 0.01  # below the floor
-    assert _peaks(heat, 0.02, 0.33).tolist() == [[7.0, 5.0]]
+    assert _peaks(heat, 0.02, 0.33).tolist() == [[7.0, 5.0, pytest.approx(0.1)]]
 
 
 def _small_face_photo(width: float = 70):
@@ -166,24 +166,54 @@ def test_a_face_too_small_for_the_survey_is_found_in_a_window(detector):
     sure, hints = detector._centerface.survey(survey, local.ZOOM_FLOOR)
     tx, ty, tw, th = scene.faces[0].box
     assert not any(tx <= (c.box.x + c.box.w / 2) / k <= tx + tw for c in sure)
-    assert any(tx - tw <= x / k <= tx + 2 * tw and ty - th <= y / k <= ty + 2 * th for x, y in hints)
+    assert any(tx - tw <= x / k <= tx + 2 * tw and ty - th <= y / k <= ty + 2 * th for x, y, _ in hints)
     faces = detector.detect(Photo(scene.jpeg(90)))
     assert len(faces) == 1
     assert tx <= faces[0].box.center.x <= tx + tw and ty <= faces[0].box.center.y <= ty + th
 
 
-def test_many_hints_fall_back_to_one_fine_pass(detector, monkeypatch):
+def _input_widths(monkeypatch) -> list[int]:
+    """The width of every input CenterFace runs on (a band of the whole photo has the photo's width)."""
+    import batch_job.detect.local as local
+
+    widths: list[int] = []
+    original = local.CenterFace._run
+    def spy(self, pixels, *args, **kwargs):
+        widths.append(pixels.shape[2])
+        return original(self, pixels, *args, **kwargs)
+
+    monkeypatch.setattr(local.CenterFace, "_run", spy)
+    return widths
+
+
+def test_a_busy_photo_is_not_read_whole_at_the_fine_scale(detector, monkeypatch):
     import batch_job.detect.local as local
 
     scene, _ = _small_face_photo()
-    # With no floor every heatmap ripple is a hint: the windows would cover the
-    # photo, so the detector reads it whole at the fine scale instead - and finds the same face.
+    # With no floor every heatmap ripple is a hint, as on a busy real photo: the windows would
+    # cover the photo. Only the strong peaks are read at the fine scale, the weak ones are left
+    # to the middle pass - and the small face is found without reading the whole photo at 2048 px.
     monkeypatch.setattr(local, "ZOOM_FLOOR", 0.0)
-    calls = []
-    original = local.CenterFace.window
-    monkeypatch.setattr(local.CenterFace, "window", lambda self, *a: calls.append(1) or original(self, *a))
+    widths = _input_widths(monkeypatch)
     faces = detector.detect(Photo(scene.jpeg(90)))
-    assert calls == [] and len(faces) == 1
+    assert len(faces) == 1
+    tx, ty, tw, th = scene.faces[0].box
+    assert tx <= faces[0].box.center.x <= tx + tw and ty <= faces[0].box.center.y <= ty + th
+    assert local.MIDDLE_LONG_SIDE in widths and detector.long_side not in widths, widths
+    assert max(widths) < local.MIDDLE_LONG_SIDE * 1.25, widths  # windows, none of them the whole photo
+
+
+def test_when_even_the_strong_hints_cover_the_photo_it_is_read_whole(detector, monkeypatch):
+    import batch_job.detect.local as local
+
+    scene, _ = _small_face_photo()
+    # Every ripple a hint, and every hint strong: the windows would cover the photo, so the
+    # detector reads it whole at the fine scale instead - and finds the same face.
+    monkeypatch.setattr(local, "ZOOM_FLOOR", 0.0)
+    monkeypatch.setattr(local, "ZOOM_SURE_PEAK", 0.0)
+    widths = _input_widths(monkeypatch)
+    faces = detector.detect(Photo(scene.jpeg(90)))
+    assert len(faces) == 1 and detector.long_side in widths
 
 
 def test_tall_inputs_run_in_bands_without_losing_or_doubling_a_face(detector):

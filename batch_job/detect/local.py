@@ -31,9 +31,26 @@ DETECT_MIN_LONG_SIDE = 960
 # from ~80 px (in a 12 MP photo) outright, and the heatmap's weak peaks say where
 # smaller faces may be: only windows around those are read again at the fine scale
 # (bench/detect_tradeoff.py).
-# A survey peak at or above this earns a closer look. On 12 MP scenes, faces
-# 40-80 px wide peak at 0.05-0.15 at 800 px; background peaks rarely pass 0.02.
+# A survey peak at or above this earns a closer look. On synthetic 12 MP scenes, faces
+# 40-80 px wide peak at 0.01-0.3 at 800 px and their backgrounds rarely pass 0.02.
 ZOOM_FLOOR = 0.02
+# Real photos are busier: 48 peaks in [0.02, 0.33) a photo on the 240 development photos at
+# 12 MP, so their windows covered most of the photo and it was read whole at the fine scale
+# (45-58 % of a photo's time). When a photo's windows would cover more than ZOOM_BUSY_SHARE,
+# only peaks from ZOOM_SURE_PEAK up are read at the fine scale (the real masked faces the survey
+# hints at peak at 0.08-0.3 there; 4.5 background peaks a photo reach 0.12) and the weak ones are
+# left to a middle pass: the whole photo at MIDDLE_LONG_SIDE (0.25x the pixels of 2048 px),
+# whose faces are kept and whose own peaks from MIDDLE_FLOOR up, sharper at this scale, are read
+# at the fine scale too. Quiet photos (synthetic scenes, plain backgrounds) read every peak as
+# before. Measured in docs/QUALITY.md, "Detection speed (issue 13)".
+ZOOM_BUSY_SHARE = 0.2
+ZOOM_SURE_PEAK = 0.12
+MIDDLE_LONG_SIDE = 1024
+MIDDLE_FLOOR = 0.12
+# The cascade only for fine scales from this long side: on the originals of 1000-1300 px (fine
+# scale = their own size) it changed which pass boxed a face, and so the outcome of 13 faces
+# (5 masked ones replaced -> left bare), to save a fine pass that costs 2-3 surveys there.
+CASCADE_FROM = 1536
 SURVEY_SURE_PX = 20  # survey detections narrower than this are also read at the fine scale
 ZOOM_WINDOW = 192  # px at the fine scale, a multiple of 32: holds a face up to ~120 px
 # When the windows would cover more than this share of the photo (a crowd, a
@@ -186,7 +203,7 @@ class CenterFace:
         return found
 
     def survey(self, image: Image.Image, floor: float) -> tuple[list[Candidate], np.ndarray]:
-        """Faces in ``image`` plus hints: (x, y) of the heatmap's local peaks in
+        """Faces in ``image`` plus hints: (x, y, peak) of the heatmap's local peaks in
         [floor, threshold) - places a face too small for this scale may be."""
         pixels = np.asarray(image, dtype=np.float32).transpose(2, 0, 1)
         hints: list[np.ndarray] = []
@@ -219,7 +236,9 @@ class CenterFace:
         heatmap, scale, offset, marks = self._session.run(None, {self._input: blob}, options)
         heat = heatmap[0, 0]
         if hints is not None:
-            hints[1].append(_peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold) * 4.0 + 2.0)
+            peaks = _peaks(heat[: -(-h // 4), : -(-w // 4)], hints[0], self.threshold)
+            peaks[:, :2] = peaks[:, :2] * 4.0 + 2.0
+            hints[1].append(peaks)
         ys, xs = np.nonzero(heat > self.threshold)
         if len(ys) == 0:
             return []
@@ -247,14 +266,14 @@ class CenterFace:
 
 
 def _peaks(heat: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """(x, y) heatmap cells that are 3x3 local maxima with lo <= value < hi."""
+    """(x, y, value) of the heatmap cells that are 3x3 local maxima with lo <= value < hi."""
     padded = np.pad(heat, 1, constant_values=-1.0)
     h, w = heat.shape
     neighbours = np.max(
         [padded[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3) if (dy, dx) != (1, 1)], axis=0
     )
     ys, xs = np.nonzero((heat >= lo) & (heat < hi) & (heat >= neighbours))
-    return np.column_stack([xs, ys]).astype(np.float64)
+    return np.column_stack([xs, ys, heat[ys, xs]]).astype(np.float64)
 
 
 def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple[int, int, int, int]]:
@@ -286,6 +305,34 @@ def _windows(points: np.ndarray, size: tuple[int, int], side: int) -> list[tuple
             for g in np.unique(labels)
         ])  # fmt: skip
     return sorted((int(x0), int(y0), int(x1), int(y1)) for x0, y0, x1, y1 in boxes)
+
+
+def _unexplained(hints: np.ndarray, sure: list[Candidate]) -> np.ndarray:
+    """Hints (x, y, peak) a pass leaves to a finer scale: its peaks outside the faces it found, plus
+    the faces it barely resolves (narrower than SURVEY_SURE_PX, given peak 1: always read again).
+
+    A peak inside a face already found is that face, not another one; the finer scale gives a
+    face barely resolved a better box and score (the better of the two wins the merge).
+    """
+    hints = hints.reshape(-1, 3)
+    boxes = np.array(
+        [[c.box.x, c.box.y, c.box.x + c.box.w, c.box.y + c.box.h] for c in sure if c.box.w >= SURVEY_SURE_PX]
+    )
+    if len(boxes) and len(hints):
+        inside = (hints[:, None, 0] >= boxes[None, :, 0]) & (hints[:, None, 0] <= boxes[None, :, 2])
+        inside &= (hints[:, None, 1] >= boxes[None, :, 1]) & (hints[:, None, 1] <= boxes[None, :, 3])
+        hints = hints[~inside.any(axis=1)]
+    barely = [(c.box.center.x, c.box.center.y, 1.0) for c in sure if c.box.w < SURVEY_SURE_PX]
+    return np.concatenate([hints, np.array(barely).reshape(-1, 3)])
+
+
+def _share(windows: list[tuple[int, int, int, int]], size: tuple[int, int]) -> float:
+    """The share of an image of ``size`` that ``windows`` (disjoint, as _windows makes them) cover.
+
+    A strip can round to no rows at the fine scale (10000 x 1, tests/test_fuzz.py): nothing covered.
+    """
+    covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
+    return covered / (size[0] * size[1]) if covered else 0.0
 
 
 def _to_full(cand: Candidate, scale: float) -> Candidate:
@@ -485,25 +532,25 @@ class LocalDetector:
         with timed("survey"):
             sure, hints = self._centerface.survey(survey, ZOOM_FLOOR)
         found = [(c, sk) for c in sure] + self._closeups(survey, sk)
-        # A peak inside a face already found is that face, not another one. A face
-        # the survey barely resolves is looked at again: the fine scale gives it a
-        # better box and score (the better of the two wins the merge).
-        boxes = np.array(
-            [[c.box.x, c.box.y, c.box.x + c.box.w, c.box.y + c.box.h] for c in sure if c.box.w >= SURVEY_SURE_PX]
-        )
-        if len(boxes) and len(hints):
-            inside = (hints[:, None, 0] >= boxes[None, :, 0]) & (hints[:, None, 0] <= boxes[None, :, 2])
-            inside &= (hints[:, None, 1] >= boxes[None, :, 1]) & (hints[:, None, 1] <= boxes[None, :, 3])
-            hints = hints[~inside.any(axis=1)]
-        barely = [(c.box.center.x, c.box.center.y) for c in sure if c.box.w < SURVEY_SURE_PX]
-        hints = np.concatenate([hints.reshape(-1, 2), np.array(barely).reshape(-1, 2)])
+        hints = _unexplained(hints, sure)
         fine_size = (round(source.size[0] * fine), round(source.size[1] * fine))
         if self.zoom:
-            if not len(hints):
+            points = hints[:, :2] * (fine / sk)
+            # Below CASCADE_FROM the whole fine pass costs a few surveys and the middle pass would be
+            # as fine as it: such photos read every hint, as before the cascade.
+            cascade = max(fine_size) >= CASCADE_FROM
+            if cascade and _share(_windows(points, fine_size, ZOOM_WINDOW), fine_size) > ZOOM_BUSY_SHARE:
+                points = points[hints[:, 2] >= ZOOM_SURE_PEAK]
+                with timed("decode"):
+                    image, middle = source.at_most(MIDDLE_LONG_SIDE)
+                with timed("middle"):
+                    more, weak = self._centerface.survey(image, MIDDLE_FLOOR)
+                found += [(c, middle) for c in more]
+                points = np.concatenate([points, _unexplained(weak, more)[:, :2] * (fine / middle)])
+            if not len(points):
                 return found
-            windows = _windows(hints * (fine / sk), fine_size, ZOOM_WINDOW)
-            area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in windows)
-            if area <= ZOOM_MAX_SHARE * fine_size[0] * fine_size[1]:
+            windows = _windows(points, fine_size, ZOOM_WINDOW)
+            if _share(windows, fine_size) <= ZOOM_MAX_SHARE:
                 with timed("decode"):
                     full, _ = source.at_most(max(source.size))
                 for x0, y0, x1, y1 in windows:
