@@ -178,6 +178,7 @@ def _input_widths(monkeypatch) -> list[int]:
 
     widths: list[int] = []
     original = local.CenterFace._run
+
     def spy(self, pixels, *args, **kwargs):
         widths.append(pixels.shape[2])
         return original(self, pixels, *args, **kwargs)

@@ -172,7 +172,7 @@ def test_grain_field_wraps_for_windows_larger_than_its_tile():
 
 
 def _big_face_window(h: int = 1300, w: int = 1150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A real face scaled up to a large window (grain, a white worn mask as the light probe), art over its lower half."""
+    """A real face scaled up to a large window (grain, a white worn mask as the light probe), art below."""
     rgb = np.asarray(Image.open(FACES / "hopper.png").convert("RGB").resize((w, h)))
     rng = np.random.default_rng(9)
     window = np.clip(rgb + rng.normal(0, 5.0, rgb.shape), 0, 255).astype(np.uint8)
