@@ -225,11 +225,12 @@ def _on_jaw_at_height(
     return upper + (lower - upper) * t + outward * bulge
 
 
-def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool = True) -> np.ndarray:
+def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool = True, worn: bool = True) -> np.ndarray:
     """Target pixel of every anchor (rows in ``ANCHOR_NAMES`` order) for ``face``.
 
     ``overshoot`` and ``turn_push`` widen the mask beyond the landmarks to
     cover a surgical mask; measuring the face itself (who wears a mask) turns both off.
+    ``worn``: the face wears a mask, so its chin reaches at least its box's bottom (_chin_to_box).
     """
     overshoot = CHIN_OVERSHOOT if overshoot is None else overshoot
     lm = {k: _np(v) for k, v in face.landmarks.items()}
@@ -239,7 +240,7 @@ def anchor_targets(face: Face, overshoot: float | None = None, turn_push: bool =
     if "mouthUp" in lm and "mouthDown" in lm:
         mouth = (mouth + (lm["mouthUp"] + lm["mouthDown"]) / 2) / 2
     chin = lm["chinBottom"] + fr.ey * overshoot * fr.d
-    if turn_push and overshoot >= CHIN_OVERSHOOT:  # a face wearing a mask (a bare one gets BARE_CHIN_OVERSHOOT)
+    if turn_push and worn:
         chin = _chin_to_box(chin, fr, face.box)
     nose_bridge = fr.origin + (nose - fr.origin) * 0.42
     h_bridge = fr.height(nose_bridge)
@@ -388,11 +389,16 @@ def _art_triangles(mesh: Mesh, occupied: np.ndarray, cell: int) -> np.ndarray:
 
 
 def fit_template(
-    template: MaskTemplate, face: Face, overshoot: float | None = None, offsets: np.ndarray | None = None
+    template: MaskTemplate,
+    face: Face,
+    overshoot: float | None = None,
+    offsets: np.ndarray | None = None,
+    worn: bool = True,
 ) -> Fit:
-    """The mesh carrying ``template`` onto ``face``; ``offsets`` (12 x 2 px) move anchor targets (cover.py)."""
+    """The mesh carrying ``template`` onto ``face``; ``offsets`` (12 x 2 px) move anchor targets (cover.py);
+    ``worn`` as in anchor_targets."""
     src = template_points(template)
-    dst = anchor_targets(face, overshoot)
+    dst = anchor_targets(face, overshoot, worn=worn)
     if offsets is not None:
         dst = dst + offsets
     mesh = _drop_empty_triangles(build_mesh(src, dst), template)

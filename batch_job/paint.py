@@ -110,7 +110,7 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
         mirror = luma.size and lit_from_right(luma, axis, origin)
         template = job.template.mirrored() if mirror else job.template
         overshoot = None if job.wears_mask else BARE_CHIN_OVERSHOOT
-        fit = fit_template(template, face, overshoot)
+        fit = fit_template(template, face, overshoot, worn=job.wears_mask)
         face_width = fit.eye_distance * FACE_WIDTH_PER_EYE_DISTANCE
         # A small face is drawn at SUPERSAMPLE x its size and box-reduced: the art's
         # detail and the triangles' edges are area-averaged instead of aliased.
@@ -121,7 +121,7 @@ def _paint_one(canvas: Image.Image, job: PaintJob, keep_alpha: bool) -> Painted:
             # Landmarks under a mask are guesses: look at the worn mask and reach over all of it.
             reach = worn_mask_reach(canvas, frame_of(face), fit.targets, fit.mesh, (level, k), face.box)
             if reach is not None and reach.extended:
-                fit = fit_template(template, face, overshoot, offsets=reach.offsets)
+                fit = fit_template(template, face, overshoot, offsets=reach.offsets, worn=job.wears_mask)
     x0, y0, x1, y1 = fit.box
     box_w = max(face.box.w, face.box.h, 1.0)
     if (x1 - x0) > MAX_FIT_PER_BOX * box_w or (y1 - y0) > MAX_FIT_PER_BOX * box_w:
