@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from batch_job.derived import nbytes
 from batch_job.errors import BadMaskFile, MaskArtError, UsageError
 
 HERE = Path(__file__).resolve().parent
@@ -228,7 +229,7 @@ class LevelCache:
 
     def _put(self, key: tuple[bytes, bool, int, float], image: Image.Image) -> Image.Image:
         self._items[key] = image
-        self.bytes += _nbytes(image)
+        self.bytes += nbytes(image)
         while self.bytes > self.max_bytes and len(self._items) > 1:
             self._drop(next(iter(self._items)))
         return image
@@ -236,11 +237,7 @@ class LevelCache:
     def _drop(self, key: tuple[bytes, bool, int, float]) -> None:
         gone = self._items.pop(key, None)
         if gone is not None:
-            self.bytes -= _nbytes(gone)
-
-
-def _nbytes(image: Image.Image) -> int:
-    return image.width * image.height * len(image.getbands())
+            self.bytes -= nbytes(gone)
 
 
 LEVELS = LevelCache()
